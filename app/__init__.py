@@ -1,0 +1,31 @@
+"""SAS-ready FHIR R4 agenda server: the Flask application factory."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, redirect
+from sqlalchemy import Engine
+
+from app.config import Settings
+from app.db import make_engine
+from app.state import AppState
+from app.validation.interceptor import ValidationInterceptor
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 20 * 1024 * 1024
+    app.extensions["agenda"] = AppState(
+        settings=settings,
+        engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
+        interceptors=[ValidationInterceptor()],
+    )
+    from app.fhir.routes import fhir
+
+    app.register_blueprint(fhir)
+
+    @app.get("/")
+    def home() -> Response:
+        return redirect("/fhir/metadata")  # type: ignore[return-value]
+
+    return app

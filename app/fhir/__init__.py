@@ -1,0 +1,1 @@
+"""HTTP layer: routes, content negotiation, OperationOutcome, Bundles, CapabilityStatement."""

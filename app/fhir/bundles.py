@@ -1,0 +1,101 @@
+"""Shape searchset and history Bundles (links, fullUrl, search modes, total)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from app.fhir.errors import Issue, operation_outcome
+from app.search.dates import format_instant, utc_now
+from app.search.engine import SearchResult
+from app.storage.repository import Stored
+
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+             "code": "SUBSETTED", "display": "subsetted"}
+
+
+def full_url(base: str, stored: Stored) -> str:
+    return f"{base}/{stored.resource_type}/{stored.resource_id}"
+
+
+def _subset(resource: dict[str, Any], elements: list[str]) -> dict[str, Any]:
+    keep = {"resourceType", "id", "meta", *elements}
+    subset = {k: v for k, v in resource.items() if k in keep}
+    meta = dict(subset.get("meta") or {})
+    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+    subset["meta"] = meta
+    return subset
+
+
+def _link(base: str, resource_type: str, pairs: list[tuple[str, str]]) -> str:
+    query = urlencode(pairs, safe="|:,/")
+    return f"{base}/{resource_type}" + (f"?{query}" if query else "")
+
+
+def searchset(result: SearchResult, base: str) -> dict[str, Any]:
+    query = result.query
+    paging = [(k, v) for k, v in query.used if k not in {"_count", "_offset"}]
+    links = [{"relation": "self", "url": _link(
+        base, query.resource_type,
+        [*paging, ("_count", str(result.count)), ("_offset", str(query.offset))])}]
+    if not query.summary_count and result.count > 0:
+        if query.offset + result.count < result.total:
+            links.append({"relation": "next", "url": _link(
+                base, query.resource_type,
+                [*paging, ("_count", str(result.count)),
+                 ("_offset", str(query.offset + result.count))])})
+        if query.offset > 0:
+            links.append({"relation": "previous", "url": _link(
+                base, query.resource_type,
+                [*paging, ("_count", str(result.count)),
+                 ("_offset", str(max(0, query.offset - result.count)))])})
+    entries: list[dict[str, Any]] = []
+    for stored, mode in ([(m, "match") for m in result.matches]
+                         + [(i, "include") for i in result.included]):
+        resource = stored.as_dict()
+        if query.elements and mode == "match":
+            resource = _subset(resource, query.elements)
+        entries.append({"fullUrl": full_url(base, stored), "resource": resource,
+                        "search": {"mode": mode}})
+    if query.ignored:
+        entries.append({"resource": operation_outcome([Issue(
+            "not-supported", f"Search parameters ignored: {', '.join(query.ignored)}",
+            severity="warning")]), "search": {"mode": "outcome"}})
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": format_instant(utc_now())},
+        "type": "searchset",
+        "total": result.total,
+        "link": links,
+    }
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+def history(total: int, versions: list[Stored], base: str, self_url: str) -> dict[str, Any]:
+    entries = []
+    for stored in versions:
+        entry: dict[str, Any] = {"fullUrl": full_url(base, stored)}
+        if stored.content:
+            entry["resource"] = orjson.loads(stored.content)
+        method = "DELETE" if stored.deleted else ("POST" if stored.version == 1 else "PUT")
+        url = stored.resource_type if method == "POST" else (
+            f"{stored.resource_type}/{stored.resource_id}")
+        entry["request"] = {"method": method, "url": url}
+        entry["response"] = {"status": "204" if stored.deleted else
+                             ("201" if stored.version == 1 else "200"),
+                             "etag": stored.etag,
+                             "lastModified": format_instant(stored.last_updated)}
+        entries.append(entry)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
+                              "meta": {"lastUpdated": format_instant(utc_now())},
+                              "type": "history", "total": total,
+                              "link": [{"relation": "self", "url": self_url}]}
+    if entries:
+        bundle["entry"] = entries
+    return bundle

@@ -1,0 +1,107 @@
+"""CapabilityStatement generated from the registered routes and the search registry.
+
+Nothing here is maintained by hand per resource: interactions come from the Flask URL map
+(a route that does not exist is never advertised) and search parameters from the registry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from app.search.dates import format_instant, utc_now
+from app.search.registry import SPEC_BASE, SUPPORTED_TYPES, params_for
+from app.state import current_state
+
+# (URL rule below /fhir, HTTP method) → FHIR interaction code.
+TYPE_INTERACTIONS = {
+    ("/<resource_type>/<resource_id>", "GET"): "read",
+    ("/<resource_type>/<resource_id>/_history/<version>", "GET"): "vread",
+    ("/<resource_type>/<resource_id>", "PUT"): "update",
+    ("/<resource_type>/<resource_id>", "DELETE"): "delete",
+    ("/<resource_type>/<resource_id>/_history", "GET"): "history-instance",
+    ("/<resource_type>/_history", "GET"): "history-type",
+    ("/<resource_type>", "POST"): "create",
+    ("/<resource_type>", "GET"): "search-type",
+}
+SYSTEM_INTERACTIONS = {("", "POST"): ("transaction", "batch"), ("/_history", "GET"):
+                       ("history-system",)}
+CONDITIONAL = {("/<resource_type>", "PUT"): "conditionalUpdate",
+               ("/<resource_type>", "DELETE"): "conditionalDelete"}
+SEARCH_TYPES = {"special": "token", "uri": "uri"}
+
+
+def _routes() -> set[tuple[str, str]]:
+    found = set()
+    for rule in current_app.url_map.iter_rules():
+        if not rule.rule.startswith("/fhir"):
+            continue
+        path = rule.rule[len("/fhir"):].rstrip("/")
+        for method in rule.methods or ():
+            found.add((path, method))
+    return found
+
+
+def _search_params(resource_type: str) -> list[dict[str, Any]]:
+    out = []
+    for param in params_for(resource_type).values():
+        entry = {"name": param.name,
+                 "definition": f"{SPEC_BASE}{resource_type}-{param.name.lstrip('_')}"
+                 if not param.name.startswith("_") else f"{SPEC_BASE}Resource-"
+                 f"{param.name.lstrip('_')}",
+                 "type": SEARCH_TYPES.get(param.type, param.type)}
+        if param.description:
+            entry["documentation"] = param.description
+        out.append(entry)
+    return out
+
+
+def capability_statement() -> dict[str, Any]:
+    routes = _routes()
+    base = current_state().settings.fhir_base_url
+    resources = []
+    for resource_type in SUPPORTED_TYPES:
+        interactions = [{"code": code} for key, code in TYPE_INTERACTIONS.items()
+                        if key in routes]
+        entry: dict[str, Any] = {
+            "type": resource_type,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+            "interaction": interactions,
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": ("/<resource_type>", "POST") in routes,
+            "conditionalRead": "not-supported",
+            "conditionalUpdate": ("/<resource_type>", "PUT") in routes,
+            "conditionalDelete": "single" if ("/<resource_type>", "DELETE") in routes
+            else "not-supported",
+            "referencePolicy": ["literal", "local", "enforced"],
+            "searchInclude": [f"{resource_type}:{p.name}" for p in
+                              params_for(resource_type).values() if p.type == "reference"],
+            "searchRevInclude": sorted({f"{t}:{p.name}" for t in SUPPORTED_TYPES
+                                        for p in params_for(t).values()
+                                        if p.type == "reference" and resource_type in p.targets}),
+            "searchParam": _search_params(resource_type),
+        }
+        resources.append(entry)
+    system = [{"code": code} for key, codes in SYSTEM_INTERACTIONS.items() if key in routes
+              for code in codes]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": format_instant(utc_now()),
+        "publisher": "fhir-agenda",
+        "kind": "instance",
+        "software": {"name": "fhir-agenda", "version": "0.1.0"},
+        "implementation": {"description": "SAS-ready FHIR agenda server", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "application/json", "application/json+fhir"],
+        "rest": [{
+            "mode": "server",
+            "resource": resources,
+            "interaction": system,
+            "searchParam": [{"name": "_count", "type": "number"},
+                            {"name": "_sort", "type": "string"}],
+        }],
+    }

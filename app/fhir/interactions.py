@@ -1,0 +1,232 @@
+"""FHIR interactions, independent of Flask so that HTTP routes and Bundle entries share them.
+
+Each function takes a Repository (already inside a transaction) and a FhirRequest, and
+returns a FhirResult: status, body and headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.fhir import bundles
+from app.fhir.errors import BadRequest, NotFound, PreconditionFailed, information
+from app.search.dates import InvalidDate, format_instant, parse_range
+from app.search.engine import run_search
+from app.search.query import parse_query
+from app.search.registry import SUPPORTED_TYPES
+from app.storage.repository import Repository, Stored
+
+
+@dataclass
+class FhirRequest:
+    method: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+    version: str | None = None
+    params: list[tuple[str, str]] = field(default_factory=list)
+    body: dict[str, Any] | None = None
+    if_match: str | None = None
+    if_none_exist: str | None = None
+    prefer_return: str = "representation"
+    strict: bool = False
+
+
+@dataclass
+class FhirResult:
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    stored: Stored | None = None
+
+
+def check_type(resource_type: str | None) -> str:
+    if resource_type not in SUPPORTED_TYPES:
+        raise NotFound(f"Resource type '{resource_type}' is not supported by this server",
+                       code="not-supported")
+    return resource_type
+
+
+def parse_version(etag: str) -> int:
+    """`W/"3"`, `"3"` or `3` → 3."""
+    value = etag.strip()
+    value = value[2:] if value.startswith("W/") else value
+    value = value.strip('"')
+    if not value.isdigit():
+        raise BadRequest(f"Malformed ETag '{etag}': expected W/\"<version>\"")
+    return int(value)
+
+
+def parse_query_string(raw: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(raw.lstrip("?"), keep_blank_values=True)
+
+
+def _version_headers(repo: Repository, stored: Stored) -> dict[str, str]:
+    base = repo.settings.fhir_base_url
+    return {
+        "ETag": stored.etag,
+        "Last-Modified": stored.last_updated.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "Location": f"{base}/{stored.resource_type}/{stored.resource_id}/_history/"
+                    f"{stored.version}",
+    }
+
+
+def written(repo: Repository, req: FhirRequest, stored: Stored, status: int,
+             message: str) -> FhirResult:
+    headers = _version_headers(repo, stored)
+    if req.prefer_return == "minimal":
+        body = None
+    elif req.prefer_return == "OperationOutcome":
+        body = information(message)
+    else:
+        body = stored.as_dict()
+    return FhirResult(status, body, headers, stored)
+
+
+def body_for(req: FhirRequest, resource_type: str) -> dict[str, Any]:
+    body = req.body
+    if body is None:
+        raise BadRequest("A resource body is required", code="required")
+    if body.get("resourceType") != resource_type:
+        raise BadRequest(f"The body is a {body.get('resourceType')}, the URL expects a "
+                         f"{resource_type}", code="invalid", expression=["resourceType"])
+    return body
+
+
+# -- read ------------------------------------------------------------------------------------
+
+def read(repo: Repository, req: FhirRequest) -> FhirResult:
+    resource_type = check_type(req.resource_type)
+    assert req.resource_id is not None
+    if req.version is not None:
+        if not req.version.isdigit():
+            raise NotFound(f"Version '{req.version}' is not known")
+        stored = repo.vread(resource_type, req.resource_id, int(req.version))
+    else:
+        stored = repo.read(resource_type, req.resource_id)
+    headers = _version_headers(repo, stored)
+    headers.pop("Location")
+    headers["Content-Location"] = (f"{repo.settings.fhir_base_url}/{resource_type}/"
+                                   f"{stored.resource_id}/_history/{stored.version}")
+    return FhirResult(200, stored.as_dict(), headers, stored)
+
+
+def search(repo: Repository, req: FhirRequest) -> FhirResult:
+    resource_type = check_type(req.resource_type)
+    query = parse_query(resource_type, req.params, strict=req.strict)
+    result = run_search(repo, query)
+    return FhirResult(200, bundles.searchset(result, repo.settings.fhir_base_url))
+
+
+def matches(repo: Repository, resource_type: str, raw_query: list[tuple[str, str]]) -> list[Stored]:
+    """Resources matching a conditional interaction's criteria (unknown parameters fail)."""
+    query = parse_query(resource_type, raw_query, strict=True)
+    if not query.criteria:
+        raise BadRequest("A conditional interaction needs at least one search criterion")
+    query.count, query.includes = 2, []
+    return run_search(repo, query).matches
+
+
+# -- create / update / delete ----------------------------------------------------------------
+
+def create(repo: Repository, req: FhirRequest) -> FhirResult:
+    resource_type = check_type(req.resource_type)
+    body = body_for(req, resource_type)
+    if req.if_none_exist:
+        found = matches(repo, resource_type, parse_query_string(req.if_none_exist))
+        if len(found) > 1:
+            raise PreconditionFailed("If-None-Exist matches several resources: "
+                                     + ", ".join(f"{s.resource_type}/{s.resource_id}"
+                                                 for s in found))
+        if found:
+            return written(repo, req, found[0], 200,
+                            "A matching resource exists; nothing was created")
+    stored = repo.create(resource_type, body)
+    return written(repo, req, stored, 201, f"Created {resource_type}/{stored.resource_id}")
+
+
+def update(repo: Repository, req: FhirRequest) -> FhirResult:
+    resource_type = check_type(req.resource_type)
+    body = body_for(req, resource_type)
+    if req.resource_id is None:
+        return _conditional_update(repo, req, resource_type, body)
+    if body.get("id") is None:
+        raise BadRequest("The resource in an update must carry its id", code="required",
+                         expression=["id"])
+    if body["id"] != req.resource_id:
+        raise BadRequest(f"The body id '{body['id']}' does not match the URL id "
+                         f"'{req.resource_id}'", expression=["id"])
+    if_match = parse_version(req.if_match) if req.if_match else None
+    stored, created = repo.update(resource_type, req.resource_id, body, if_match=if_match)
+    return written(repo, req, stored, 201 if created else 200,
+                    f"{'Created' if created else 'Updated'} {resource_type}/{req.resource_id}")
+
+
+def _conditional_update(repo: Repository, req: FhirRequest, resource_type: str,
+                        body: dict[str, Any]) -> FhirResult:
+    found = matches(repo, resource_type, req.params)
+    if len(found) > 1:
+        raise PreconditionFailed("The conditional update matches several resources: "
+                                 + ", ".join(f"{s.resource_type}/{s.resource_id}"
+                                             for s in found))
+    if not found:
+        stored = repo.create(resource_type, body, resource_id=body.get("id"))
+        return written(repo, req, stored, 201, f"Created {resource_type}/{stored.resource_id}")
+    target = found[0]
+    if body.get("id") not in (None, target.resource_id):
+        raise BadRequest(f"The body id '{body['id']}' is not the id of the matching resource "
+                         f"'{target.resource_id}'", expression=["id"])
+    if_match = parse_version(req.if_match) if req.if_match else None
+    stored, _ = repo.update(resource_type, target.resource_id, body, if_match=if_match)
+    return written(repo, req, stored, 200, f"Updated {resource_type}/{target.resource_id}")
+
+
+def delete(repo: Repository, req: FhirRequest) -> FhirResult:
+    resource_type = check_type(req.resource_type)
+    if req.resource_id is None:
+        found = matches(repo, resource_type, req.params)
+        if len(found) > 1:
+            raise PreconditionFailed("The conditional delete matches several resources")
+        if not found:
+            return FhirResult(200, information("No resource matched; nothing was deleted"))
+        resource_id = found[0].resource_id
+    else:
+        resource_id = req.resource_id
+        if repo.find(resource_type, resource_id) is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+    stored = repo.delete(resource_type, resource_id)
+    headers = {"ETag": stored.etag} if stored else {}
+    return FhirResult(200, information(f"Deleted {resource_type}/{resource_id}"), headers,
+                      stored)
+
+
+# -- history ---------------------------------------------------------------------------------
+
+def history(repo: Repository, req: FhirRequest, self_url: str) -> FhirResult:
+    if req.resource_type is not None:
+        check_type(req.resource_type)
+    if req.resource_type and req.resource_id and repo.find(req.resource_type,
+                                                           req.resource_id) is None:
+        raise NotFound(f"{req.resource_type}/{req.resource_id} is not known")
+    params = dict(req.params)
+    since = None
+    if params.get("_since"):
+        try:
+            since = parse_range(params["_since"], repo.settings.default_timezone)[0]
+        except InvalidDate as exc:
+            raise BadRequest(f"Invalid _since: {exc}") from exc
+    count = min(int(params.get("_count", repo.settings.default_page_size) or 0),
+                repo.settings.max_page_size) if str(params.get("_count", "1")).isdigit() else None
+    if count is None:
+        raise BadRequest("_count must be an integer")
+    offset = int(params["_offset"]) if str(params.get("_offset", "")).isdigit() else 0
+    total, versions = repo.history(req.resource_type, req.resource_id, since=since,
+                                   count=count, offset=offset)
+    return FhirResult(200, bundles.history(total, versions, repo.settings.fhir_base_url,
+                                           self_url))
+
+
+__all__ = ["FhirRequest", "FhirResult", "create", "delete", "format_instant", "history",
+           "read", "search", "update"]

@@ -1,0 +1,139 @@
+"""Routing: map FHIR REST URLs to interactions, and turn results into HTTP responses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, Response, request
+
+from app.fhir import capability, interactions, transactions
+from app.fhir.errors import BadRequest, FhirError, MethodNotAllowed
+from app.fhir.interactions import FhirRequest, FhirResult
+from app.fhir.negotiation import fhir_response, parse_body, response_type, wants_pretty
+from app.state import current_state
+
+fhir = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+PREFER_RETURN = {"minimal", "representation", "OperationOutcome"}
+
+
+def _prefer(name: str) -> str | None:
+    for part in request.headers.get("Prefer", "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key.strip() == name:
+            return value.strip().strip('"')
+    return None
+
+
+def _build_request(resource_type: str | None = None, resource_id: str | None = None,
+                   version: str | None = None, with_body: bool = False) -> FhirRequest:
+    prefer_return = _prefer("return") or "representation"
+    if prefer_return not in PREFER_RETURN:
+        raise BadRequest(f"Unsupported Prefer: return={prefer_return}")
+    handling = _prefer("handling") or "lenient"
+    params = [(k, v) for k, v in request.args.items(multi=True)]
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        params.extend(request.form.items(multi=True))
+    return FhirRequest(
+        method=request.method, resource_type=resource_type, resource_id=resource_id,
+        version=version, params=params, body=parse_body(request) if with_body else None,
+        if_match=request.headers.get("If-Match"),
+        if_none_exist=request.headers.get("If-None-Exist"),
+        prefer_return=prefer_return, strict=handling == "strict")
+
+
+def _respond(result: FhirResult) -> Response:
+    return fhir_response(result.body, result.status, response_type(request),
+                         wants_pretty(request), result.headers)
+
+
+def _run(action: Callable[..., FhirResult], req: FhirRequest, *, write: bool) -> Response:
+    state = current_state()
+    scope = state.writing() if write else state.reading()
+    with scope as repo:
+        result = action(repo, req)
+    return _respond(result)
+
+
+@fhir.errorhandler(FhirError)
+def _fhir_error(error: FhirError) -> Response:
+    try:
+        media_type = response_type(request)
+    except FhirError:
+        media_type = "application/fhir+json"
+    return fhir_response(error.outcome(), error.status, media_type, wants_pretty(request),
+                         error.headers)
+
+
+@fhir.get("/metadata")
+def metadata() -> Response:
+    response_type(request)
+    return _respond(FhirResult(200, capability.capability_statement()))
+
+
+@fhir.post("")
+@fhir.post("/")
+def bundle() -> Response:
+    req = _build_request(with_body=True)
+    assert req.body is not None
+    prefer = _prefer("return") or "minimal"
+    result = transactions.process(current_state(), req.body, prefer)
+    return _respond(FhirResult(200, result))
+
+
+@fhir.get("/_history")
+def system_history() -> Response:
+    req = _build_request()
+    return _run(lambda repo, r: interactions.history(repo, r, request.url), req, write=False)
+
+
+@fhir.route("/<resource_type>", methods=["GET", "POST", "PUT", "DELETE"])
+def type_level(resource_type: str) -> Response:
+    interactions.check_type(resource_type)
+    if request.method == "GET":
+        return _run(interactions.search, _build_request(resource_type), write=False)
+    if request.method == "POST":
+        req = _build_request(resource_type, with_body=True)
+        return _run(interactions.create, req, write=True)
+    if request.method == "PUT":
+        req = _build_request(resource_type, with_body=True)
+        return _run(interactions.update, req, write=True)
+    return _run(interactions.delete, _build_request(resource_type), write=True)
+
+
+@fhir.post("/<resource_type>/_search")
+def search_by_post(resource_type: str) -> Response:
+    interactions.check_type(resource_type)
+    return _run(interactions.search, _build_request(resource_type), write=False)
+
+
+@fhir.get("/<resource_type>/_history")
+def type_history(resource_type: str) -> Response:
+    req = _build_request(resource_type)
+    return _run(lambda repo, r: interactions.history(repo, r, request.url), req, write=False)
+
+
+@fhir.route("/<resource_type>/<resource_id>", methods=["GET", "PUT", "DELETE", "POST"])
+def instance(resource_type: str, resource_id: str) -> Response:
+    interactions.check_type(resource_type)
+    if request.method == "GET":
+        return _run(interactions.read, _build_request(resource_type, resource_id), write=False)
+    if request.method == "PUT":
+        req = _build_request(resource_type, resource_id, with_body=True)
+        return _run(interactions.update, req, write=True)
+    if request.method == "DELETE":
+        return _run(interactions.delete, _build_request(resource_type, resource_id),
+                    write=True)
+    raise MethodNotAllowed(f"POST is not allowed on {resource_type}/{resource_id}")
+
+
+@fhir.get("/<resource_type>/<resource_id>/_history")
+def instance_history(resource_type: str, resource_id: str) -> Response:
+    req = _build_request(resource_type, resource_id)
+    return _run(lambda repo, r: interactions.history(repo, r, request.url), req, write=False)
+
+
+@fhir.get("/<resource_type>/<resource_id>/_history/<version>")
+def vread(resource_type: str, resource_id: str, version: str) -> Response:
+    req = _build_request(resource_type, resource_id, version)
+    return _run(interactions.read, req, write=False)

@@ -1,0 +1,209 @@
+"""`batch` and `transaction` Bundles.
+
+A transaction is all-or-nothing: every entry runs on one Repository inside one database
+transaction, in the order the specification requires (DELETE, POST, PUT, GET); references
+to `urn:uuid:` fullUrls are rewritten to the ids resolved before anything is written.
+A batch runs each entry in a transaction of its own and reports each outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.fhir import interactions
+from app.fhir.errors import BadRequest, FhirError, PreconditionFailed
+from app.fhir.interactions import FhirRequest, FhirResult, parse_query_string
+from app.state import AppState
+from app.storage.repository import Repository, Stored, new_id
+from app.validation.interceptor import run_deferred_checks
+
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
+           409: "Conflict", 410: "Gone", 412: "Precondition Failed", 422: "Unprocessable Entity"}
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    request: FhirRequest
+    full_url: str | None
+    resolved_id: str | None = None
+    existing: Stored | None = None  # conditional create that matched
+    result: FhirResult | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _parse_entry(index: int, raw: Any, base: str, prefer: str) -> Entry:
+    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+        raise BadRequest(f"Bundle.entry[{index}] has no request",
+                         expression=[f"Bundle.entry[{index}].request"])
+    request = raw["request"]
+    method = str(request.get("method", "")).upper()
+    url = request.get("url")
+    if method not in ORDER or not isinstance(url, str) or not url:
+        raise BadRequest(f"Bundle.entry[{index}].request needs a method and a url",
+                         expression=[f"Bundle.entry[{index}].request"])
+    if url.startswith(base):
+        url = url[len(base):]
+    parts = urlsplit(url.lstrip("/"))
+    segments = [s for s in parts.path.split("/") if s]
+    req = FhirRequest(method=method, params=parse_query_string(parts.query),
+                      body=raw.get("resource"), if_match=request.get("ifMatch"),
+                      if_none_exist=request.get("ifNoneExist"), prefer_return=prefer)
+    if segments:
+        req.resource_type = segments[0]
+    if len(segments) >= 2 and segments[1] != "_search":
+        req.resource_id = segments[1] if segments[1] != "_history" else None
+    if len(segments) == 4 and segments[2] == "_history":
+        req.version = segments[3]
+    return Entry(index, method, req, raw.get("fullUrl"))
+
+
+def _response(entry: Entry, result: FhirResult) -> dict[str, Any]:
+    response: dict[str, Any] = {"status": f"{result.status} {REASONS.get(result.status, '')}"
+                                .strip()}
+    if result.stored is not None and entry.method in {"POST", "PUT", "PATCH"}:
+        response["location"] = result.headers.get("Location")
+    for header, key in (("ETag", "etag"), ("Last-Modified", "lastModified")):
+        if header in result.headers:
+            response[key] = result.headers[header]
+    if result.stored is not None:
+        response["lastModified"] = interactions.format_instant(result.stored.last_updated)
+    out: dict[str, Any] = {"response": response}
+    if entry.full_url:
+        out["fullUrl"] = entry.full_url
+    if result.body is not None and (entry.method in {"GET", "HEAD"}
+                                    or entry.request.prefer_return != "minimal"):
+        out["resource"] = result.body
+    return out
+
+
+def _error_response(error: FhirError) -> dict[str, Any]:
+    return {"response": {"status": f"{error.status} {REASONS.get(error.status, '')}".strip(),
+                         "outcome": error.outcome()}}
+
+
+def execute(repo: Repository, entry: Entry, base: str) -> FhirResult:
+    req = entry.request
+    if entry.method in {"GET", "HEAD"}:
+        if req.resource_id:
+            return interactions.read(repo, req)
+        if req.resource_type:
+            return interactions.search(repo, req)
+        raise BadRequest("GET entries must name a resource type")
+    if entry.method == "DELETE":
+        return interactions.delete(repo, req)
+    if entry.method == "POST":
+        if entry.existing is not None:
+            return interactions.written(repo, req, entry.existing, 200,
+                                         "A matching resource exists; nothing was created")
+        resource_type = interactions.check_type(req.resource_type)
+        body = interactions.body_for(req, resource_type)
+        stored = repo.create(resource_type, body, resource_id=entry.resolved_id)
+        return interactions.written(repo, req, stored, 201,
+                                     f"Created {resource_type}/{stored.resource_id}")
+    if entry.method == "PUT":
+        if req.resource_id is None and entry.resolved_id is not None and req.body is not None:
+            req.resource_id = entry.resolved_id
+            req.body = {**req.body, "id": entry.resolved_id}
+        return interactions.update(repo, req)
+    raise BadRequest(f"{entry.method} entries are not supported", code="not-supported")
+
+
+def _resolve_targets(repo: Repository, entries: list[Entry]) -> dict[str, str]:
+    """Decide the id each creating entry will get; map urn:uuid fullUrls to references."""
+    mapping: dict[str, str] = {}
+    for entry in entries:
+        req = entry.request
+        if entry.method == "POST":
+            resource_type = interactions.check_type(req.resource_type)
+            if req.if_none_exist:
+                found = interactions.matches(repo, resource_type,
+                                              parse_query_string(req.if_none_exist))
+                if len(found) > 1:
+                    raise PreconditionFailed(
+                        f"Bundle.entry[{entry.index}]: ifNoneExist matches several resources")
+                entry.existing = found[0] if found else None
+            entry.resolved_id = entry.existing.resource_id if entry.existing else new_id()
+        elif entry.method == "PUT" and req.resource_id is None and req.params:
+            resource_type = interactions.check_type(req.resource_type)
+            found = interactions.matches(repo, resource_type, req.params)
+            if len(found) > 1:
+                raise PreconditionFailed(
+                    f"Bundle.entry[{entry.index}]: the conditional update matches several "
+                    "resources")
+            entry.resolved_id = found[0].resource_id if found else (
+                (req.body or {}).get("id") or new_id())
+        elif entry.method == "PUT":
+            entry.resolved_id = req.resource_id
+        if entry.full_url and entry.resolved_id and req.resource_type:
+            mapping[entry.full_url] = f"{req.resource_type}/{entry.resolved_id}"
+    return mapping
+
+
+def rewrite_references(node: Any, mapping: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: (mapping.get(v, v) if k == "reference" and isinstance(v, str)
+                    else rewrite_references(v, mapping)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [rewrite_references(item, mapping) for item in node]
+    return node
+
+
+def _entries(bundle: dict[str, Any], base: str, prefer: str) -> list[Entry]:
+    raw_entries = bundle.get("entry") or []
+    if not isinstance(raw_entries, list):
+        raise BadRequest("Bundle.entry must be an array", expression=["Bundle.entry"])
+    return [_parse_entry(i, raw, base, prefer) for i, raw in enumerate(raw_entries)]
+
+
+def transaction(state: AppState, bundle: dict[str, Any], prefer: str) -> dict[str, Any]:
+    base = state.settings.fhir_base_url
+    entries = _entries(bundle, base, prefer)
+    with state.writing() as repo:
+        repo.deferred_checks = []
+        mapping = _resolve_targets(repo, entries)
+        for entry in entries:
+            if entry.request.body is not None:
+                entry.request.body = rewrite_references(entry.request.body, mapping)
+        for entry in sorted(entries, key=lambda e: (ORDER[e.method], e.index)):
+            try:
+                entry.result = execute(repo, entry, base)
+            except FhirError as error:
+                error.issues[0].diagnostics = (f"Bundle.entry[{entry.index}]: "
+                                               f"{error.issues[0].diagnostics}")
+                raise
+        run_deferred_checks(repo)
+    return {"resourceType": "Bundle", "type": "transaction-response",
+            "entry": [_response(e, e.result) for e in entries if e.result is not None]}
+
+
+def batch(state: AppState, bundle: dict[str, Any], prefer: str) -> dict[str, Any]:
+    base = state.settings.fhir_base_url
+    responses: list[dict[str, Any]] = []
+    for index, raw in enumerate(bundle.get("entry") or []):
+        try:
+            entry = _parse_entry(index, raw, base, prefer)
+            with state.writing() as repo:
+                if entry.method == "POST" and entry.request.if_none_exist:
+                    _resolve_targets(repo, [entry])
+                entry.result = execute(repo, entry, base)
+            responses.append(_response(entry, entry.result))
+        except FhirError as error:
+            responses.append(_error_response(error))
+    return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def process(state: AppState, bundle: dict[str, Any], prefer: str) -> dict[str, Any]:
+    if bundle.get("resourceType") != "Bundle":
+        raise BadRequest("POST to the base URL takes a Bundle", expression=["resourceType"])
+    kind = bundle.get("type")
+    if kind == "transaction":
+        return transaction(state, bundle, prefer)
+    if kind == "batch":
+        return batch(state, bundle, prefer)
+    raise BadRequest(f"Bundle.type must be batch or transaction, not '{kind}'",
+                     expression=["Bundle.type"])

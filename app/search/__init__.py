@@ -1,0 +1,1 @@
+"""Search: parameter registry, query parsing, SQL building, includes and paging."""

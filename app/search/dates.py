@@ -1,0 +1,102 @@
+"""FHIR date/dateTime/instant values as UTC ranges [low, high], both inclusive.
+
+A partial value covers its whole period ("2026-11" is all of November); a value without an
+offset is read in the server's default time zone. Ranges are naive UTC datetimes so that
+SQLite and PostgreSQL compare them the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+
+DATE_RE = re.compile(
+    r"^(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d+))?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+MIN_DATETIME = datetime(1, 1, 1)
+MAX_DATETIME = datetime(9999, 12, 31, 23, 59, 59, 999999)
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+class InvalidDate(ValueError):
+    pass
+
+
+@lru_cache(maxsize=8)
+def zone(name: str) -> tzinfo:
+    return ZoneInfo(name)
+
+
+def _offset(text: str) -> tzinfo:
+    if text == "Z":
+        return UTC
+    sign = 1 if text[0] == "+" else -1
+    hours, minutes = int(text[1:3]), int(text[4:6])
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def to_utc_naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def parse_range(text: str, default_tz: str = "Europe/Paris") -> tuple[datetime, datetime]:
+    """Return the UTC range covered by a FHIR date, dateTime or instant string."""
+    match = DATE_RE.match(text.strip())
+    if not match:
+        raise InvalidDate(f"'{text}' is not a valid FHIR date, dateTime or instant")
+    parts = match.groupdict()
+    try:
+        year = int(parts["year"])
+        month = int(parts["month"] or 1)
+        day = int(parts["day"] or 1)
+        tz = _offset(parts["tz"]) if parts["tz"] else zone(default_tz)
+        if parts["hour"] is None:
+            start = datetime(year, month, day, tzinfo=tz)
+            step = (relativedelta(years=1) if parts["month"] is None
+                    else relativedelta(months=1) if parts["day"] is None
+                    else relativedelta(days=1))
+        else:
+            fraction = (parts["fraction"] or "0")[:6].ljust(6, "0")
+            start = datetime(year, month, day, int(parts["hour"]), int(parts["minute"]),
+                             int(parts["second"] or 0), int(fraction), tzinfo=tz)
+            if parts["second"] is None:
+                step = relativedelta(minutes=1)
+            elif parts["fraction"] is None:
+                step = relativedelta(seconds=1)
+            else:
+                step = relativedelta(microseconds=1)
+    except ValueError as exc:
+        raise InvalidDate(f"'{text}' is not a valid date: {exc}") from exc
+    low = to_utc_naive(start)
+    high = to_utc_naive(start + step) - ONE_MICROSECOND
+    return low, max(low, high)
+
+
+def period_range(start: str | None, end: str | None, default_tz: str) -> tuple[datetime, datetime]:
+    low = parse_range(start, default_tz)[0] if start else MIN_DATETIME
+    high = parse_range(end, default_tz)[1] if end else MAX_DATETIME
+    return low, high
+
+
+def format_instant(moment: datetime) -> str:
+    """FHIR instant with milliseconds for a naive-UTC or aware datetime."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_now() -> datetime:
+    """Now, as a naive UTC datetime truncated to milliseconds (what we publish)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=(now.microsecond // 1000) * 1000)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()

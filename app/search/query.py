@@ -1,0 +1,232 @@
+"""Parse a search query string into typed criteria and result controls.
+
+`schedule.actor:Practitioner.identifier=sys|a,sys|b` becomes one Criterion whose `chain`
+leads from Slot.schedule to Schedule.actor (restricted to Practitioner) to
+Practitioner.identifier, with two OR'ed values. Repeated keys are AND'ed criteria.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.fhir.errors import BadRequest
+from app.search.registry import SUPPORTED_TYPES, SearchParam, get_param
+
+CONTROL_PARAMS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_summary",
+                  "_elements", "_total", "_format", "_pretty", "_contained"}
+IGNORED_CONTROLS = {"_format", "_pretty"}
+MODIFIERS = {
+    "token": {"not", "text", "missing"},
+    "uri": {"missing", "below", "above"},
+    "string": {"exact", "contains", "missing"},
+    "date": {"missing"},
+    "reference": {"missing", "identifier"},
+    "special": set(),
+}
+MAX_CHAIN_DEPTH = 3
+
+
+@dataclass
+class Criterion:
+    """One search key applied to one resource type."""
+
+    resource_type: str
+    param: SearchParam
+    modifier: str | None = None
+    # For chained references: the criterion to apply on each candidate target type.
+    chain: list[Criterion] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Include:
+    source_type: str
+    param: SearchParam | None  # None means every reference parameter (`*`)
+    target_type: str | None
+    iterate: bool = False
+    reverse: bool = False
+
+
+@dataclass
+class SortKey:
+    name: str
+    descending: bool
+    param: SearchParam | None  # None for _id
+
+
+@dataclass
+class SearchQuery:
+    resource_type: str
+    criteria: list[Criterion] = field(default_factory=list)
+    includes: list[Include] = field(default_factory=list)
+    sort: list[SortKey] = field(default_factory=list)
+    count: int | None = None
+    offset: int = 0
+    summary_count: bool = False
+    elements: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # keys dropped under lenient handling
+    # The key/value pairs actually used, to rebuild self/next/previous links.
+    used: list[tuple[str, str]] = field(default_factory=list)
+
+
+class UnknownParameter(BadRequest):
+    pass
+
+
+def split_values(raw: str) -> list[str]:
+    """Comma-separated OR values; `\\,` is a literal comma."""
+    values, current, escaped = [], [], False
+    for char in raw:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            values.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    values.append("".join(current))
+    return [v for v in values if v != ""]
+
+
+def parse_criterion(resource_type: str, key: str, depth: int = 0) -> Criterion:
+    """Parse `name[:modifier][.chained...]` for `resource_type`."""
+    head, _, rest = key.partition(".")
+    name, _, modifier = head.partition(":")
+    param = get_param(resource_type, name)
+    if param is None:
+        raise UnknownParameter(f"Unknown search parameter '{name}' for {resource_type}",
+                               code="not-supported")
+    modifier_or_none = modifier or None
+    if rest:
+        if param.type != "reference":
+            raise BadRequest(f"'{name}' is not a reference parameter and cannot be chained")
+        if depth >= MAX_CHAIN_DEPTH:
+            raise BadRequest(f"Chains deeper than {MAX_CHAIN_DEPTH} levels are not supported")
+        target_types = _chain_targets(param, modifier_or_none, rest)
+        chain = [parse_criterion(t, rest, depth + 1) for t in target_types]
+        return Criterion(resource_type, param, modifier_or_none, chain)
+    _check_modifier(param, modifier_or_none)
+    return Criterion(resource_type, param, modifier_or_none)
+
+
+def _chain_targets(param: SearchParam, type_modifier: str | None, rest: str) -> list[str]:
+    if type_modifier:
+        if type_modifier not in param.targets:
+            raise BadRequest(f"'{param.name}' cannot refer to {type_modifier}")
+        return [type_modifier]
+    chained_name = rest.partition(".")[0].partition(":")[0]
+    candidates = [t for t in param.targets
+                  if t in SUPPORTED_TYPES and get_param(t, chained_name) is not None]
+    if not candidates:
+        raise UnknownParameter(f"No target of '{param.name}' has a parameter '{chained_name}'",
+                               code="not-supported")
+    return candidates
+
+
+def _check_modifier(param: SearchParam, modifier: str | None) -> None:
+    if modifier is None:
+        return
+    if param.type == "reference" and modifier in param.targets:
+        return
+    if modifier not in MODIFIERS.get(param.type, set()):
+        raise BadRequest(f"Modifier ':{modifier}' is not supported on '{param.name}'",
+                         code="not-supported")
+
+
+def parse_include(resource_type: str, raw: str, *, iterate: bool, reverse: bool) -> Include:
+    parts = raw.split(":")
+    if raw == "*" and not reverse:
+        return Include(resource_type, None, None, iterate, reverse)
+    if len(parts) not in (2, 3):
+        raise BadRequest(f"Malformed include '{raw}': expected Type:param[:TargetType]")
+    source, name = parts[0], parts[1]
+    target = parts[2] if len(parts) == 3 else None
+    if source not in SUPPORTED_TYPES:
+        raise BadRequest(f"Unknown resource type '{source}' in include '{raw}'")
+    if name == "*":
+        return Include(source, None, target, iterate, reverse)
+    param = get_param(source, name)
+    if param is None or param.type != "reference":
+        raise BadRequest(f"'{name}' is not a reference parameter of {source}")
+    if target and target not in param.targets:
+        raise BadRequest(f"{source}:{name} cannot refer to {target}")
+    return Include(source, param, target, iterate, reverse)
+
+
+def parse_sort(resource_type: str, raw: str) -> list[SortKey]:
+    keys = []
+    for item in split_values(raw):
+        descending = item.startswith("-")
+        name = item.lstrip("-")
+        if name == "_id":
+            keys.append(SortKey(name, descending, None))
+            continue
+        param = get_param(resource_type, name)
+        if param is None or param.type not in {"date", "string", "token"}:
+            raise BadRequest(f"Cannot sort {resource_type} by '{name}'", code="not-supported")
+        keys.append(SortKey(name, descending, param))
+    return keys
+
+
+def _int(key: str, raw: str, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{key} must be an integer, got '{raw}'") from exc
+    if value < minimum:
+        raise BadRequest(f"{key} must be at least {minimum}")
+    return value
+
+
+def parse_query(resource_type: str, pairs: list[tuple[str, str]], *,
+                strict: bool = False) -> SearchQuery:
+    query = SearchQuery(resource_type)
+    for key, raw in pairs:
+        base_key = key.split(":")[0]
+        if base_key in IGNORED_CONTROLS:
+            continue
+        if base_key in CONTROL_PARAMS:
+            _apply_control(query, key, raw)
+            query.used.append((key, raw))
+            continue
+        try:
+            criterion = parse_criterion(resource_type, key)
+        except UnknownParameter:
+            if strict:
+                raise
+            query.ignored.append(key)
+            continue
+        criterion.values = split_values(raw)
+        if not criterion.values:
+            continue  # an empty value means "no constraint", as in HAPI
+        query.criteria.append(criterion)
+        query.used.append((key, raw))
+    return query
+
+
+def _apply_control(query: SearchQuery, key: str, raw: str) -> None:
+    name, _, modifier = key.partition(":")
+    if name == "_count":
+        query.count = _int("_count", raw, 0)
+    elif name == "_offset":
+        query.offset = _int("_offset", raw, 0)
+    elif name == "_sort":
+        query.sort = parse_sort(query.resource_type, raw)
+    elif name in {"_include", "_revinclude"}:
+        if modifier not in {"", "iterate", "recurse"}:
+            raise BadRequest(f"Unsupported modifier on {name}: '{modifier}'")
+        query.includes.append(parse_include(query.resource_type, raw,
+                                            iterate=modifier in {"iterate", "recurse"},
+                                            reverse=name == "_revinclude"))
+    elif name == "_summary":
+        if raw == "count":
+            query.summary_count = True
+        elif raw != "false":
+            raise BadRequest(f"_summary={raw} is not supported (use count or false)",
+                             code="not-supported")
+    elif name == "_elements":
+        query.elements = split_values(raw)
+    # _total and _contained: total is always computed; contained resources are not searched.

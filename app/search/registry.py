@@ -1,0 +1,199 @@
+"""The search parameters this server supports, per resource type (FHIR R4 definitions).
+
+This registry is the single source of truth: the indexer extracts values with it on write,
+the query builder reads it on search, and the CapabilityStatement is generated from it.
+Paths are FHIRPath-like dotted paths; `targets` restricts a reference parameter to the listed
+resource types (the R4 `where(resolve() is X)` filters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUPPORTED_TYPES: tuple[str, ...] = (
+    "Practitioner",
+    "PractitionerRole",
+    "Location",
+    "Organization",
+    "HealthcareService",
+    "Schedule",
+    "Slot",
+    "Appointment",
+    "Patient",
+)
+
+SPEC_BASE = "http://hl7.org/fhir/SearchParameter/"
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    name: str
+    type: str  # token | string | date | reference | uri | special
+    paths: tuple[str, ...]
+    targets: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def index_type(self) -> str:
+        """Which index table holds the values (uri values are stored as tokens)."""
+        return "token" if self.type == "uri" else self.type
+
+
+def _p(name: str, type_: str, *paths: str, targets: tuple[str, ...] = (),
+       doc: str = "") -> SearchParam:
+    return SearchParam(name=name, type=type_, paths=paths, targets=targets, description=doc)
+
+
+# Parameters every resource type has. `_id` and `_lastUpdated` are answered from the
+# `resources` table itself; the others are indexed like any parameter.
+COMMON: tuple[SearchParam, ...] = (
+    _p("_id", "special", "Resource.id", doc="Logical id of the resource"),
+    _p("_lastUpdated", "date", "Resource.meta.lastUpdated", doc="When the resource last changed"),
+    _p("_security", "token", "Resource.meta.security", doc="Security labels (SAS slot types)"),
+    _p("_tag", "token", "Resource.meta.tag", doc="Tags"),
+    _p("_profile", "uri", "Resource.meta.profile", doc="Profiles claimed"),
+)
+
+ANY_ACTOR = ("Practitioner", "PractitionerRole", "Location", "HealthcareService", "Patient",
+             "Device", "RelatedPerson")
+
+_ADDRESS_PARAMS = (
+    ("address", "{t}.address"),
+    ("address-city", "{t}.address.city"),
+    ("address-postalcode", "{t}.address.postalCode"),
+)
+
+
+def _address(resource_type: str) -> tuple[SearchParam, ...]:
+    return tuple(_p(name, "string", path.format(t=resource_type)) for name, path in _ADDRESS_PARAMS)
+
+
+def _person(resource_type: str) -> tuple[SearchParam, ...]:
+    t = resource_type
+    return (
+        _p("identifier", "token", f"{t}.identifier", doc="An identifier (RPPS, ADELI, INS…)"),
+        _p("active", "token", f"{t}.active"),
+        _p("name", "string", f"{t}.name", doc="Any part of the name"),
+        _p("family", "string", f"{t}.name.family"),
+        _p("given", "string", f"{t}.name.given"),
+        _p("telecom", "token", f"{t}.telecom"),
+        _p("gender", "token", f"{t}.gender"),
+        *_address(t),
+    )
+
+
+PARAMS: dict[str, tuple[SearchParam, ...]] = {
+    "Practitioner": _person("Practitioner"),
+    "Patient": (
+        *_person("Patient"),
+        _p("birthdate", "date", "Patient.birthDate"),
+        _p("general-practitioner", "reference", "Patient.generalPractitioner",
+           targets=("Practitioner", "PractitionerRole", "Organization")),
+        _p("organization", "reference", "Patient.managingOrganization",
+           targets=("Organization",)),
+    ),
+    "PractitionerRole": (
+        _p("identifier", "token", "PractitionerRole.identifier"),
+        _p("active", "token", "PractitionerRole.active"),
+        _p("practitioner", "reference", "PractitionerRole.practitioner",
+           targets=("Practitioner",)),
+        _p("organization", "reference", "PractitionerRole.organization",
+           targets=("Organization",)),
+        _p("location", "reference", "PractitionerRole.location", targets=("Location",)),
+        _p("service", "reference", "PractitionerRole.healthcareService",
+           targets=("HealthcareService",)),
+        _p("role", "token", "PractitionerRole.code"),
+        _p("specialty", "token", "PractitionerRole.specialty"),
+        _p("date", "date", "PractitionerRole.period"),
+        _p("telecom", "token", "PractitionerRole.telecom"),
+    ),
+    "Location": (
+        _p("identifier", "token", "Location.identifier"),
+        _p("name", "string", "Location.name", "Location.alias"),
+        _p("status", "token", "Location.status"),
+        _p("operational-status", "token", "Location.operationalStatus"),
+        _p("type", "token", "Location.type"),
+        _p("organization", "reference", "Location.managingOrganization",
+           targets=("Organization",)),
+        _p("partof", "reference", "Location.partOf", targets=("Location",)),
+        *_address("Location"),
+    ),
+    "Organization": (
+        _p("identifier", "token", "Organization.identifier", doc="FINESS, SIRET, RPPS-rang…"),
+        _p("active", "token", "Organization.active"),
+        _p("name", "string", "Organization.name", "Organization.alias"),
+        _p("type", "token", "Organization.type"),
+        _p("partof", "reference", "Organization.partOf", targets=("Organization",)),
+        *_address("Organization"),
+    ),
+    "HealthcareService": (
+        _p("identifier", "token", "HealthcareService.identifier"),
+        _p("active", "token", "HealthcareService.active"),
+        _p("name", "string", "HealthcareService.name"),
+        _p("organization", "reference", "HealthcareService.providedBy",
+           targets=("Organization",)),
+        _p("location", "reference", "HealthcareService.location", targets=("Location",)),
+        _p("service-category", "token", "HealthcareService.category"),
+        _p("service-type", "token", "HealthcareService.type"),
+        _p("specialty", "token", "HealthcareService.specialty"),
+    ),
+    "Schedule": (
+        _p("identifier", "token", "Schedule.identifier"),
+        _p("active", "token", "Schedule.active"),
+        _p("actor", "reference", "Schedule.actor", targets=ANY_ACTOR),
+        _p("date", "date", "Schedule.planningHorizon"),
+        _p("service-category", "token", "Schedule.serviceCategory"),
+        _p("service-type", "token", "Schedule.serviceType"),
+        _p("specialty", "token", "Schedule.specialty"),
+    ),
+    "Slot": (
+        _p("identifier", "token", "Slot.identifier"),
+        _p("schedule", "reference", "Slot.schedule", targets=("Schedule",)),
+        _p("status", "token", "Slot.status"),
+        _p("start", "date", "Slot.start"),
+        _p("service-category", "token", "Slot.serviceCategory"),
+        _p("service-type", "token", "Slot.serviceType"),
+        _p("specialty", "token", "Slot.specialty"),
+        _p("appointment-type", "token", "Slot.appointmentType"),
+    ),
+    "Appointment": (
+        _p("identifier", "token", "Appointment.identifier"),
+        _p("status", "token", "Appointment.status"),
+        _p("date", "date", "Appointment.start"),
+        _p("actor", "reference", "Appointment.participant.actor", targets=ANY_ACTOR),
+        _p("practitioner", "reference", "Appointment.participant.actor",
+           targets=("Practitioner",)),
+        _p("patient", "reference", "Appointment.participant.actor", targets=("Patient",)),
+        _p("location", "reference", "Appointment.participant.actor", targets=("Location",)),
+        _p("part-status", "token", "Appointment.participant.status"),
+        _p("slot", "reference", "Appointment.slot", targets=("Slot",)),
+        _p("based-on", "reference", "Appointment.basedOn", targets=("ServiceRequest",)),
+        _p("service-category", "token", "Appointment.serviceCategory"),
+        _p("service-type", "token", "Appointment.serviceType"),
+        _p("specialty", "token", "Appointment.specialty"),
+        _p("appointment-type", "token", "Appointment.appointmentType"),
+        _p("reason-code", "token", "Appointment.reasonCode"),
+    ),
+}
+
+
+def params_for(resource_type: str) -> dict[str, SearchParam]:
+    """All search parameters of a type, common ones included, by name."""
+    found = {p.name: p for p in COMMON}
+    found.update({p.name: p for p in PARAMS.get(resource_type, ())})
+    return found
+
+
+def get_param(resource_type: str, name: str) -> SearchParam | None:
+    return params_for(resource_type).get(name)
+
+
+def indexed_params(resource_type: str) -> list[SearchParam]:
+    """Parameters whose values the indexer stores (everything but the `resources` columns)."""
+    return [p for p in params_for(resource_type).values() if p.name not in {"_id", "_lastUpdated"}]
+
+
+def reference_params_to(target_type: str) -> list[tuple[str, SearchParam]]:
+    """(source type, parameter) pairs whose references may point at `target_type`."""
+    return [(t, p) for t in SUPPORTED_TYPES for p in PARAMS.get(t, ())
+            if p.type == "reference" and target_type in p.targets]

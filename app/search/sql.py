@@ -1,0 +1,231 @@
+"""Turn parsed criteria into SQL over the index tables.
+
+Each criterion becomes `pk IN (SELECT res_pk FROM search_<type> WHERE res_type=… AND
+param=… AND <value match>)`, which the composite indexes on (res_type, param, value) answer
+without touching the JSON. Chains nest the same construction on the target type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, true
+from sqlalchemy.sql import FromClause
+
+from app.fhir.errors import BadRequest
+from app.search.dates import InvalidDate, parse_range, utc_now
+from app.search.extract import normalise, parse_reference
+from app.search.query import Criterion, SortKey
+from app.storage.schema import (
+    resources,
+    search_date,
+    search_reference,
+    search_string,
+    search_token,
+)
+
+DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+
+
+@dataclass(frozen=True)
+class SqlContext:
+    default_tz: str
+    local_base: str
+
+
+def resource_filter(table: FromClause, resource_type: str, criteria: list[Criterion],
+                    ctx: SqlContext) -> ColumnElement[bool]:
+    """WHERE clause selecting the live resources of a type matching every criterion."""
+    clauses: list[ColumnElement[bool]] = [table.c.res_type == resource_type,
+                                          table.c.deleted.is_(False)]
+    clauses.extend(criterion_clause(table, c, ctx) for c in criteria)
+    return and_(*clauses)
+
+
+def criterion_clause(table: FromClause, criterion: Criterion,
+                     ctx: SqlContext) -> ColumnElement[bool]:
+    param = criterion.param
+    if criterion.modifier == "missing":
+        return _missing(table, criterion)
+    if criterion.chain:
+        return _chain(table, criterion, ctx)
+    if param.name == "_id":
+        return table.c.res_id.in_(criterion.values)
+    if param.name == "_lastUpdated":
+        return or_(*(_date_match(table.c.last_updated, table.c.last_updated, v, ctx)
+                     for v in criterion.values))
+    kind = param.index_type
+    if kind == "token":
+        return _token(table, criterion)
+    if kind == "string":
+        return _string(table, criterion)
+    if kind == "date":
+        index = search_date
+        match = or_(*(_date_match(index.c.low, index.c.high, v, ctx)
+                      for v in criterion.values))
+        return table.c.pk.in_(_index_select(index, criterion, match))
+    if kind == "reference":
+        return _reference(table, criterion, ctx)
+    raise BadRequest(f"Parameter '{param.name}' cannot be searched")
+
+
+def _index_select(index: FromClause, criterion: Criterion,
+                  match: ColumnElement[bool]) -> Select:
+    return select(index.c.res_pk).where(index.c.res_type == criterion.resource_type,
+                                        index.c.param == criterion.param.name, match)
+
+
+def _missing(table: FromClause, criterion: Criterion) -> ColumnElement[bool]:
+    wanted = (criterion.values or ["true"])[0].lower()
+    if wanted not in {"true", "false"}:
+        raise BadRequest(":missing takes true or false")
+    index = {"token": search_token, "string": search_string, "date": search_date,
+             "reference": search_reference}[criterion.param.index_type]
+    present = table.c.pk.in_(_index_select(index, criterion, true()))
+    return not_(present) if wanted == "true" else present
+
+
+# -- token -----------------------------------------------------------------------------------
+
+def _token_match(value: str) -> ColumnElement[bool]:
+    index = search_token
+    if "|" not in value:
+        return index.c.code == value
+    system, code = value.split("|", 1)
+    system_match = index.c.system.is_(None) if system == "" else index.c.system == system
+    return system_match if code == "" else and_(index.c.code == code, system_match)
+
+
+def _token(table: FromClause, criterion: Criterion) -> ColumnElement[bool]:
+    index = search_token
+    if criterion.modifier == "text":
+        match = or_(*(index.c.text.like(_starts(normalise(v)), escape="\\")
+                      for v in criterion.values))
+        return table.c.pk.in_(_index_select(index, criterion, match))
+    match = or_(*(_token_match(v) for v in criterion.values))
+    matching = table.c.pk.in_(_index_select(index, criterion, match))
+    return not_(matching) if criterion.modifier == "not" else matching
+
+
+# -- string ----------------------------------------------------------------------------------
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _starts(text: str) -> str:
+    return _escape_like(text) + "%"
+
+
+def _string(table: FromClause, criterion: Criterion) -> ColumnElement[bool]:
+    index = search_string
+    if criterion.modifier == "exact":
+        match = index.c.exact.in_(criterion.values)
+    elif criterion.modifier == "contains":
+        match = or_(*(index.c.value.like("%" + _starts(normalise(v)), escape="\\")
+                      for v in criterion.values))
+    else:
+        match = or_(*(index.c.value.like(_starts(normalise(v)), escape="\\")
+                      for v in criterion.values))
+    return table.c.pk.in_(_index_select(index, criterion, match))
+
+
+# -- date ------------------------------------------------------------------------------------
+
+def split_prefix(value: str) -> tuple[str, str]:
+    if len(value) > 2 and value[:2] in DATE_PREFIXES and not value[:2].isdigit():
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def _date_match(low, high, value: str, ctx: SqlContext) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    prefix, text = split_prefix(value)
+    try:
+        p_low, p_high = parse_range(text, ctx.default_tz)
+    except InvalidDate as exc:
+        raise BadRequest(f"Invalid date search value '{value}': {exc}", code="value") from exc
+    if prefix == "eq":
+        return and_(low >= p_low, high <= p_high)
+    if prefix == "ne":
+        return not_(and_(low >= p_low, high <= p_high))
+    if prefix == "gt":
+        return high > p_high
+    if prefix == "lt":
+        return low < p_low
+    if prefix == "ge":
+        return high >= p_low
+    if prefix == "le":
+        return low <= p_high
+    if prefix == "sa":
+        return low > p_high
+    if prefix == "eb":
+        return high < p_low
+    # ap: within 10% of the distance between the value and now (at least a day), as HAPI does.
+    margin = max(abs(utc_now() - p_low) / 10, timedelta(days=1))
+    return and_(low <= _clip(p_high + margin), high >= _clip(p_low - margin))
+
+
+def _clip(moment: datetime) -> datetime:
+    return min(max(moment, datetime(1, 1, 2)), datetime(9999, 12, 30))
+
+
+# -- reference -------------------------------------------------------------------------------
+
+def _reference_match(criterion: Criterion, value: str, ctx: SqlContext) -> ColumnElement[bool]:
+    index = search_reference
+    type_modifier = criterion.modifier if criterion.modifier in criterion.param.targets else None
+    if "/" not in value:
+        match = index.c.target_id == value
+        return and_(match, index.c.target_type == type_modifier) if type_modifier else match
+    target_type, target_id, url = parse_reference(value, ctx.local_base)
+    if url is not None:
+        return index.c.url == url
+    if type_modifier and target_type != type_modifier:
+        return false()
+    return and_(index.c.target_type == target_type, index.c.target_id == target_id)
+
+
+def _reference(table: FromClause, criterion: Criterion, ctx: SqlContext) -> ColumnElement[bool]:
+    if criterion.modifier == "identifier":
+        raise BadRequest(":identifier on references is not supported; chain .identifier",
+                         code="not-supported")
+    match = or_(*(_reference_match(criterion, v, ctx) for v in criterion.values))
+    return table.c.pk.in_(_index_select(search_reference, criterion, match))
+
+
+def _chain(table: FromClause, criterion: Criterion, ctx: SqlContext) -> ColumnElement[bool]:
+    index = search_reference
+    alternatives = []
+    for target in criterion.chain:
+        target.values = criterion.values
+        target_table = resources.alias()
+        targets = select(target_table.c.res_id).where(
+            resource_filter(target_table, target.resource_type, [target], ctx))
+        alternatives.append(and_(index.c.target_type == target.resource_type,
+                                 index.c.target_id.in_(targets)))
+    return table.c.pk.in_(_index_select(index, criterion, or_(*alternatives)))
+
+
+# -- sorting ---------------------------------------------------------------------------------
+
+def order_by(table: FromClause, keys: list[SortKey]) -> list[ColumnElement]:
+    ordering: list[ColumnElement] = []
+    for key in keys:
+        if key.param is None:
+            column: ColumnElement = table.c.res_id
+        elif key.param.name == "_lastUpdated":
+            column = table.c.last_updated
+        else:
+            index = {"date": search_date, "string": search_string,
+                     "token": search_token}[key.param.index_type]
+            value = {"date": index.c.low if not key.descending else index.c.high,
+                     "string": getattr(index.c, "value", None),
+                     "token": getattr(index.c, "code", None)}[key.param.index_type]
+            aggregate = func.max(value) if key.descending else func.min(value)
+            column = (select(aggregate).where(index.c.res_pk == table.c.pk,
+                                              index.c.param == key.param.name)
+                      .scalar_subquery())
+        ordering.append(column.desc() if key.descending else column.asc())
+    ordering.append(table.c.pk.asc())  # a total order keeps paging stable
+    return ordering

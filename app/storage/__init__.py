@@ -1,0 +1,1 @@
+"""Persistence: tables, search index extraction and the resource repository."""

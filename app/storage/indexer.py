@@ -1,0 +1,47 @@
+"""Keep the search index tables in step with the current version of each resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete
+
+from app.search import extract
+from app.search.registry import indexed_params
+from app.storage.schema import INDEX_TABLES
+
+
+def index_rows(resource_type: str, resource: dict[str, Any], *, default_tz: str,
+               local_base: str) -> dict[str, list[dict[str, Any]]]:
+    """Rows to insert per index table (without `res_pk`)."""
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in INDEX_TABLES}
+    for param in indexed_params(resource_type):
+        base = {"res_type": resource_type, "param": param.name}
+        kind = param.index_type
+        if kind == "token":
+            for system, code, text in extract.token_rows(resource, param):
+                rows["token"].append({**base, "system": system, "code": code, "text": text})
+        elif kind == "string":
+            for value, exact in extract.string_rows(resource, param):
+                rows["string"].append({**base, "value": value, "exact": exact})
+        elif kind == "date":
+            for low, high in extract.date_rows(resource, param, default_tz):
+                rows["date"].append({**base, "low": low, "high": high})
+        elif kind == "reference":
+            for target_type, target_id, url in extract.reference_rows(resource, param,
+                                                                       local_base):
+                rows["reference"].append({**base, "target_type": target_type,
+                                          "target_id": target_id, "url": url})
+    return rows
+
+
+def clear(conn: Connection, res_pk: int) -> None:
+    for table in INDEX_TABLES.values():
+        conn.execute(delete(table).where(table.c.res_pk == res_pk))
+
+
+def write(conn: Connection, res_pk: int, rows: dict[str, list[dict[str, Any]]]) -> None:
+    for name, table_rows in rows.items():
+        if table_rows:
+            conn.execute(INDEX_TABLES[name].insert(),
+                         [{**row, "res_pk": res_pk} for row in table_rows])

@@ -1,0 +1,117 @@
+"""Tables: current resources, their version history, and one index table per search type.
+
+Searches never look inside the JSON: every searchable value is extracted on write into the
+`search_*` tables below, which carry the B-tree indexes the search SQL relies on.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY columns.
+PrimaryKeyInt = BigInteger().with_variant(Integer(), "sqlite")
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("pk", PrimaryKeyInt, primary_key=True, autoincrement=True),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_updated", DateTime, nullable=False),  # UTC, naive
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("content", Text, nullable=True),  # compact JSON of the current version
+    UniqueConstraint("res_type", "res_id", name="uq_resources_type_id"),
+    Index("ix_resources_type_updated", "res_type", "last_updated"),
+)
+
+resource_versions = Table(
+    "resource_versions",
+    metadata,
+    Column("res_pk", PrimaryKeyInt, ForeignKey("resources.pk", ondelete="CASCADE"),
+           primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("last_updated", DateTime, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("method", String(8), nullable=False),
+    Column("content", Text, nullable=True),
+    Index("ix_resource_versions_type_updated", "res_type", "last_updated"),
+)
+
+
+def _index_columns() -> list[Column]:
+    return [
+        Column("res_pk", PrimaryKeyInt, ForeignKey("resources.pk", ondelete="CASCADE"),
+               nullable=False),
+        Column("res_type", String(64), nullable=False),
+        Column("param", String(64), nullable=False),
+    ]
+
+
+search_token = Table(
+    "search_token",
+    metadata,
+    *_index_columns(),
+    Column("system", String(255), nullable=True),
+    Column("code", String(255), nullable=True),
+    Column("text", String(255), nullable=True),  # normalised display/text, for :text
+    Index("ix_search_token_code", "res_type", "param", "code", "system"),
+    Index("ix_search_token_res", "res_pk"),
+)
+
+search_string = Table(
+    "search_string",
+    metadata,
+    *_index_columns(),
+    Column("value", String(512), nullable=False),  # normalised: lower case, no accents
+    Column("exact", String(512), nullable=False),
+    Index("ix_search_string_value", "res_type", "param", "value"),
+    Index("ix_search_string_res", "res_pk"),
+)
+
+search_date = Table(
+    "search_date",
+    metadata,
+    *_index_columns(),
+    Column("low", DateTime, nullable=False),  # UTC, inclusive
+    Column("high", DateTime, nullable=False),  # UTC, inclusive
+    Index("ix_search_date_low", "res_type", "param", "low"),
+    Index("ix_search_date_high", "res_type", "param", "high"),
+    Index("ix_search_date_res", "res_pk", "param"),
+)
+
+search_reference = Table(
+    "search_reference",
+    metadata,
+    *_index_columns(),
+    Column("target_type", String(64), nullable=True),
+    Column("target_id", String(64), nullable=True),
+    Column("url", String(1024), nullable=True),  # references outside this server
+    Index("ix_search_reference_target", "res_type", "param", "target_id", "target_type"),
+    Index("ix_search_reference_res", "res_pk", "param"),
+    Index("ix_search_reference_inbound", "target_type", "target_id"),
+)
+
+INDEX_TABLES = {
+    "token": search_token,
+    "string": search_string,
+    "date": search_date,
+    "reference": search_reference,
+}

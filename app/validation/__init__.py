@@ -1,0 +1,1 @@
+"""Validation of resources: base-spec structure (fhir.resources), references, profiles."""

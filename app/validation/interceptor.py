@@ -1,0 +1,28 @@
+"""The one place where every write is validated before it is stored."""
+
+from __future__ import annotations
+
+from app.storage.repository import Repository, WriteEvent
+from app.validation.references import check_references
+from app.validation.structure import validate_structure
+
+
+class ValidationInterceptor:
+    def before_write(self, repo: Repository, event: WriteEvent) -> None:
+        if event.resource is None:
+            return
+        validate_structure(event.resource_type, event.resource)
+        if repo.deferred_checks is not None:
+            repo.deferred_checks.append((event.resource_type, event.resource))
+        else:
+            check_references(repo, event.resource_type, event.resource)
+
+    def after_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None
+
+
+def run_deferred_checks(repo: Repository) -> None:
+    """Check the references of every resource written since deferral began."""
+    pending, repo.deferred_checks = repo.deferred_checks or [], None
+    for resource_type, resource in pending:
+        check_references(repo, resource_type, resource)
