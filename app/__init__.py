@@ -20,9 +20,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
         interceptors=[ValidationInterceptor()],
     )
+    from app.fhir import http_errors
     from app.fhir.routes import fhir
 
     app.register_blueprint(fhir)
+    http_errors.install(app)
 
     @app.get("/")
     def home() -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
@@ -77,7 +77,16 @@ def searchset(result: SearchResult, base: str) -> dict[str, Any]:
     return bundle
 
 
-def history(total: int, versions: list[Stored], base: str, self_url: str) -> dict[str, Any]:
+def _with_offset(url: str, count: int, offset: int) -> str:
+    parts = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k not in {"_count", "_offset"}]
+    pairs += [("_count", str(count)), ("_offset", str(offset))]
+    return urlunsplit(parts._replace(query=urlencode(pairs, safe="|:,/")))
+
+
+def history(total: int, versions: list[Stored], base: str, self_url: str, count: int,
+            offset: int) -> dict[str, Any]:
     entries = []
     for stored in versions:
         entry: dict[str, Any] = {"fullUrl": full_url(base, stored)}
@@ -96,6 +105,12 @@ def history(total: int, versions: list[Stored], base: str, self_url: str) -> dic
                               "meta": {"lastUpdated": format_instant(utc_now())},
                               "type": "history", "total": total,
                               "link": [{"relation": "self", "url": self_url}]}
+    if count and offset + count < total:
+        bundle["link"].append({"relation": "next",
+                               "url": _with_offset(self_url, count, offset + count)})
+    if count and offset > 0:
+        bundle["link"].append({"relation": "previous",
+                               "url": _with_offset(self_url, count, max(0, offset - count))})
     if entries:
         bundle["entry"] = entries
     return bundle

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.fhir import bundles
 from app.fhir.errors import BadRequest, NotFound, PreconditionFailed, information
-from app.search.dates import InvalidDate, format_instant, parse_range
+from app.search.dates import InvalidDate, parse_range
 from app.search.engine import run_search
 from app.search.query import parse_query
 from app.search.registry import SUPPORTED_TYPES
@@ -217,16 +217,20 @@ def history(repo: Repository, req: FhirRequest, self_url: str) -> FhirResult:
             since = parse_range(params["_since"], repo.settings.default_timezone)[0]
         except InvalidDate as exc:
             raise BadRequest(f"Invalid _since: {exc}") from exc
-    count = min(int(params.get("_count", repo.settings.default_page_size) or 0),
-                repo.settings.max_page_size) if str(params.get("_count", "1")).isdigit() else None
-    if count is None:
-        raise BadRequest("_count must be an integer")
-    offset = int(params["_offset"]) if str(params.get("_offset", "")).isdigit() else 0
+    count = min(_non_negative(params, "_count", repo.settings.default_page_size),
+                repo.settings.max_page_size)
+    offset = _non_negative(params, "_offset", 0)
     total, versions = repo.history(req.resource_type, req.resource_id, since=since,
                                    count=count, offset=offset)
     return FhirResult(200, bundles.history(total, versions, repo.settings.fhir_base_url,
-                                           self_url))
+                                           self_url, count, offset))
 
 
-__all__ = ["FhirRequest", "FhirResult", "create", "delete", "format_instant", "history",
-           "read", "search", "update"]
+def _non_negative(params: dict[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise BadRequest(f"{name} must be a non-negative integer, got '{raw}'")
+    return int(raw)
+

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from app.fhir import interactions
 from app.fhir.errors import BadRequest, FhirError, PreconditionFailed
 from app.fhir.interactions import FhirRequest, FhirResult, parse_query_string
+from app.search.dates import format_instant
 from app.state import AppState
 from app.storage.repository import Repository, Stored, new_id
 from app.validation.interceptor import run_deferred_checks
@@ -71,7 +72,7 @@ def _response(entry: Entry, result: FhirResult) -> dict[str, Any]:
         if header in result.headers:
             response[key] = result.headers[header]
     if result.stored is not None:
-        response["lastModified"] = interactions.format_instant(result.stored.last_updated)
+        response["lastModified"] = format_instant(result.stored.last_updated)
     out: dict[str, Any] = {"response": response}
     if entry.full_url:
         out["fullUrl"] = entry.full_url
