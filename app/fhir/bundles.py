@@ -92,12 +92,13 @@ def history(total: int, versions: list[Stored], base: str, self_url: str, count:
         entry: dict[str, Any] = {"fullUrl": full_url(base, stored)}
         if stored.content:
             entry["resource"] = orjson.loads(stored.content)
-        method = "DELETE" if stored.deleted else ("POST" if stored.version == 1 else "PUT")
+        method = stored.method or ("DELETE" if stored.deleted else "PUT")
         url = stored.resource_type if method == "POST" else (
             f"{stored.resource_type}/{stored.resource_id}")
         entry["request"] = {"method": method, "url": url}
+        created = method == "POST" or stored.version == 1
         entry["response"] = {"status": "204" if stored.deleted else
-                             ("201" if stored.version == 1 else "200"),
+                             ("201" if created else "200"),
                              "etag": stored.etag,
                              "lastModified": format_instant(stored.last_updated)}
         entries.append(entry)

@@ -27,8 +27,12 @@ def install(app: Flask) -> None:
         if not request.path.startswith("/fhir"):
             return error
         status = error.code or 500
-        return _outcome(status, ISSUE_CODES.get(status, "processing"),
-                        error.description or error.name)
+        response = _outcome(status, ISSUE_CODES.get(status, "processing"),
+                            error.description or error.name)
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value  # e.g. Allow on 405
+        return response
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error: OperationalError) -> Response:

@@ -88,7 +88,8 @@ def split_values(raw: str) -> list[str]:
         else:
             current.append(char)
     values.append("".join(current))
-    return [v for v in values if v != ""]
+    # Clients (SAS's own example included) put a space after the comma: not part of a value.
+    return [v.strip() for v in values if v.strip() != ""]
 
 
 def parse_criterion(resource_type: str, key: str, depth: int = 0) -> Criterion:

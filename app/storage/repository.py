@@ -35,6 +35,7 @@ class Stored:
     last_updated: datetime
     deleted: bool
     content: str | None  # compact JSON, meta included
+    method: str | None = None  # the interaction that made this version (history rows only)
 
     @property
     def etag(self) -> str:
@@ -245,4 +246,4 @@ def stored_from_row(row: Any) -> Stored:
 
 def version_from_row(row: Any) -> Stored:
     return Stored(row.res_pk, row.res_type, row.res_id, row.version, row.last_updated,
-                  row.deleted, row.content)
+                  row.deleted, row.content, row.method)

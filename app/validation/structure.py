@@ -12,6 +12,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from app.fhir.errors import Issue, Unprocessable
+from app.validation.json_types import json_type_issues
 
 _ISSUE_CODES = {"missing": "required", "model_field_validation.missing": "required",
                 "extra_forbidden": "structure"}
@@ -42,3 +43,6 @@ def validate_structure(resource_type: str, resource: dict[str, Any]) -> None:
     except (ValueError, TypeError) as exc:  # raised by some model validators directly
         raise Unprocessable(f"{resource_type} is not valid FHIR R4: {exc}",
                             expression=[resource_type]) from exc
+    issues = json_type_issues(resource, resource_type)
+    if issues:
+        raise Unprocessable(f"{resource_type} is not valid FHIR R4 JSON", issues=issues)
