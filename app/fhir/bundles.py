@@ -9,25 +9,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 
 from app.fhir.errors import Issue, operation_outcome
+from app.search import elements
 from app.search.dates import format_instant, utc_now
 from app.search.engine import SearchResult
 from app.storage.repository import Stored
 
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-             "code": "SUBSETTED", "display": "subsetted"}
-
 
 def full_url(base: str, stored: Stored) -> str:
     return f"{base}/{stored.resource_type}/{stored.resource_id}"
-
-
-def _subset(resource: dict[str, Any], elements: list[str]) -> dict[str, Any]:
-    keep = {"resourceType", "id", "meta", *elements}
-    subset = {k: v for k, v in resource.items() if k in keep}
-    meta = dict(subset.get("meta") or {})
-    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
-    subset["meta"] = meta
-    return subset
 
 
 def _link(base: str, resource_type: str, pairs: list[tuple[str, str]]) -> str:
@@ -57,7 +46,9 @@ def searchset(result: SearchResult, base: str) -> dict[str, Any]:
                          + [(i, "include") for i in result.included]):
         resource = stored.as_dict()
         if query.elements and mode == "match":
-            resource = _subset(resource, query.elements)
+            resource = elements.keep_only(resource, set(query.elements))
+        elif query.summary:
+            resource = elements.apply_summary(resource, query.summary)
         entries.append({"fullUrl": full_url(base, stored), "resource": resource,
                         "search": {"mode": mode}})
     if query.ignored:

@@ -63,6 +63,7 @@ class SearchQuery:
     count: int | None = None
     offset: int = 0
     summary_count: bool = False
+    summary: str | None = None  # true | text | data: trimmed representations
     elements: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # keys dropped under lenient handling
     # The key/value pairs actually used, to rebuild self/next/previous links.
@@ -225,9 +226,10 @@ def _apply_control(query: SearchQuery, key: str, raw: str) -> None:
     elif name == "_summary":
         if raw == "count":
             query.summary_count = True
+        elif raw in {"true", "text", "data"}:
+            query.summary = raw
         elif raw != "false":
-            raise BadRequest(f"_summary={raw} is not supported (use count or false)",
-                             code="not-supported")
+            raise BadRequest(f"_summary must be true, text, data, count or false, not '{raw}'")
     elif name == "_elements":
         query.elements = split_values(raw)
     # _total and _contained: total is always computed; contained resources are not searched.

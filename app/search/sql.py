@@ -7,6 +7,7 @@ without touching the JSON. Chains nest the same construction on the target type.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ from app.storage.schema import (
     search_token,
 )
 
+UNENCODED_OFFSET = re.compile(r" (\d{2}:\d{2})$")
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 
@@ -141,6 +143,8 @@ def split_prefix(value: str) -> tuple[str, str]:
 
 def _date_match(low, high, value: str, ctx: SqlContext) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
     prefix, text = split_prefix(value)
+    # An unencoded '+' of a time-zone offset arrives as a space: read it as the client meant.
+    text = UNENCODED_OFFSET.sub(r"+\1", text)
     try:
         p_low, p_high = parse_range(text, ctx.default_tz)
     except InvalidDate as exc:
