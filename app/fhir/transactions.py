@@ -142,7 +142,25 @@ def _resolve_targets(repo: Repository, entries: list[Entry]) -> dict[str, str]:
             entry.resolved_id = req.resource_id
         if entry.full_url and entry.resolved_id and req.resource_type:
             mapping[entry.full_url] = f"{req.resource_type}/{entry.resolved_id}"
+    _refuse_overlaps(entries)
     return mapping
+
+
+def _refuse_overlaps(entries: list[Entry]) -> None:
+    """A transaction may not touch the same resource twice (FHIR R4 §3.1.0.11.2)."""
+    seen: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        if entry.method not in {"DELETE", "POST", "PUT", "PATCH"}:
+            continue
+        resource_id = entry.resolved_id or entry.request.resource_id
+        if entry.request.resource_type is None or resource_id is None:
+            continue
+        key = (entry.request.resource_type, resource_id)
+        if key in seen:
+            raise BadRequest(f"Bundle.entry[{seen[key]}] and Bundle.entry[{entry.index}] both "
+                             f"change {key[0]}/{key[1]}; a transaction may change a resource "
+                             "only once", expression=[f"Bundle.entry[{entry.index}]"])
+        seen[key] = entry.index
 
 
 def rewrite_references(node: Any, mapping: dict[str, str]) -> Any:

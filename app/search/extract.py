@@ -76,8 +76,8 @@ def _tokens_of(value: Any) -> list[tuple[str | None, str | None, str | None]]:
         codings = value.get("coding") or []
         rows = [(c.get("system"), c.get("code"), normalise(c.get("display") or text or "") or None)
                 for c in codings]
-        if text and not rows:
-            rows.append((None, None, normalise(text)))
+        if text and (not rows or any(c.get("display") for c in codings)):
+            rows.append((None, None, normalise(text)))  # so that :text also finds the text
         return rows
     if "code" in value:  # Coding
         display = value.get("display")

@@ -157,10 +157,12 @@ def _date_match(low, high, value: str, ctx: SqlContext) -> ColumnElement[bool]: 
         return high > p_high
     if prefix == "lt":
         return low < p_low
+    # R4: ge = gt or eq ("range above intersects" or "contained"), which reduces to these two
+    # index-friendly comparisons; le symmetrically.
     if prefix == "ge":
-        return high >= p_low
+        return or_(low >= p_low, high > p_high)
     if prefix == "le":
-        return low <= p_high
+        return or_(high <= p_high, low < p_low)
     if prefix == "sa":
         return low > p_high
     if prefix == "eb":
@@ -179,15 +181,16 @@ def _clip(moment: datetime) -> datetime:
 def _reference_match(criterion: Criterion, value: str, ctx: SqlContext) -> ColumnElement[bool]:
     index = search_reference
     type_modifier = criterion.modifier if criterion.modifier in criterion.param.targets else None
+    local = index.c.url.is_(None)  # references to other servers never match local ids
     if "/" not in value:
-        match = index.c.target_id == value
+        match = and_(index.c.target_id == value, local)
         return and_(match, index.c.target_type == type_modifier) if type_modifier else match
     target_type, target_id, url = parse_reference(value, ctx.local_base)
     if url is not None:
         return index.c.url == url
     if type_modifier and target_type != type_modifier:
         return false()
-    return and_(index.c.target_type == target_type, index.c.target_id == target_id)
+    return and_(index.c.target_type == target_type, index.c.target_id == target_id, local)
 
 
 def _reference(table: FromClause, criterion: Criterion, ctx: SqlContext) -> ColumnElement[bool]:
@@ -207,7 +210,7 @@ def _chain(table: FromClause, criterion: Criterion, ctx: SqlContext) -> ColumnEl
         targets = select(target_table.c.res_id).where(
             resource_filter(target_table, target.resource_type, [target], ctx))
         alternatives.append(and_(index.c.target_type == target.resource_type,
-                                 index.c.target_id.in_(targets)))
+                                 index.c.target_id.in_(targets), index.c.url.is_(None)))
     return table.c.pk.in_(_index_select(index, criterion, or_(*alternatives)))
 
 
@@ -221,11 +224,16 @@ def order_by(table: FromClause, keys: list[SortKey]) -> list[ColumnElement]:
         elif key.param.name == "_lastUpdated":
             column = table.c.last_updated
         else:
-            index = {"date": search_date, "string": search_string,
-                     "token": search_token}[key.param.index_type]
-            value = {"date": index.c.low if not key.descending else index.c.high,
-                     "string": getattr(index.c, "value", None),
-                     "token": getattr(index.c, "code", None)}[key.param.index_type]
+            kind = key.param.index_type
+            if kind == "date":
+                index = search_date
+                value = index.c.high if key.descending else index.c.low
+            elif kind == "string":
+                index = search_string
+                value = index.c.value
+            else:
+                index = search_token
+                value = index.c.code
             aggregate = func.max(value) if key.descending else func.min(value)
             column = (select(aggregate).where(index.c.res_pk == table.c.pk,
                                               index.c.param == key.param.name)

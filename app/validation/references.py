@@ -29,6 +29,11 @@ def local_references(node: Any, path: str) -> Iterator[tuple[str, str]]:
 def check_references(repo: Repository, resource_type: str, resource: dict[str, Any]) -> None:
     issues = []
     for location, reference in local_references(resource, resource_type):
+        if reference.startswith("urn:"):
+            # A urn:uuid only means something inside the Bundle that declares it.
+            issues.append(Issue("not-found", f"{location}.reference: '{reference}' does not "
+                                "resolve to any resource", expression=[f"{location}.reference"]))
+            continue
         target_type, target_id, url = parse_reference(reference, repo.settings.fhir_base_url)
         if url is not None or target_type not in SUPPORTED_TYPES or target_id is None:
             continue  # external or of a type we do not host: nothing to check here
