@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 
 from app.config import Settings
 from app.db import make_engine
+from app.sas.projection import SasSlotProjection
 from app.state import AppState
 from app.validation.interceptor import ValidationInterceptor
 
@@ -18,7 +19,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.extensions["agenda"] = AppState(
         settings=settings,
         engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
-        interceptors=[ValidationInterceptor()],
+        interceptors=[ValidationInterceptor(), SasSlotProjection()],
     )
     from app.fhir import http_errors
     from app.fhir.routes import fhir

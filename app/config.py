@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,10 @@ class Settings:
     # Safety net for _include:iterate loops.
     max_include_depth: int = 4
     sql_echo: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    # Public base URL of our web pages; SAS slots link to `{public_web_url}/agenda/{schedule}`.
+    public_web_url: str = "http://127.0.0.1:5000"
+    sas_max_practitioners: int = 25
+    sas_max_window_hours: int = 72
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -34,6 +37,7 @@ class Settings:
             "default_page_size": int(env.get("FHIR_DEFAULT_PAGE_SIZE", cls.default_page_size)),
             "max_page_size": int(env.get("FHIR_MAX_PAGE_SIZE", cls.max_page_size)),
             "sql_echo": env.get("SQL_ECHO", "") in {"1", "true", "yes"},
+            "public_web_url": env.get("PUBLIC_WEB_URL", cls.public_web_url).rstrip("/"),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

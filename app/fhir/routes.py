@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import orjson
 from flask import Blueprint, Response, request
 
 from app.fhir import capability, interactions, transactions
 from app.fhir.errors import BadRequest, FhirError, MethodNotAllowed
 from app.fhir.interactions import FhirRequest, FhirResult
-from app.fhir.negotiation import fhir_response, parse_body, response_type, wants_pretty
+from app.fhir.negotiation import dump, fhir_response, parse_body, response_type, wants_pretty
+from app.sas.aggregator import SasAggregator
+from app.sas.request import is_sas_search, parse_sas_search
 from app.state import current_state
 
 fhir = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -91,7 +94,7 @@ def system_history() -> Response:
 def type_level(resource_type: str) -> Response:
     interactions.check_type(resource_type)
     if request.method == "GET":
-        return _run(interactions.search, _build_request(resource_type), write=False)
+        return _search(resource_type)
     if request.method == "POST":
         req = _build_request(resource_type, with_body=True)
         return _run(interactions.create, req, write=True)
@@ -104,7 +107,25 @@ def type_level(resource_type: str) -> Response:
 @fhir.post("/<resource_type>/_search")
 def search_by_post(resource_type: str) -> Response:
     interactions.check_type(resource_type)
-    return _run(interactions.search, _build_request(resource_type), write=False)
+    return _search(resource_type)
+
+
+def _search(resource_type: str) -> Response:
+    req = _build_request(resource_type)
+    if is_sas_search(resource_type, req.params):
+        return _sas_search(req)
+    return _run(interactions.search, req, write=False)
+
+
+def _sas_search(req: FhirRequest) -> Response:
+    """The SAS slot aggregation (INT_R01) has its own fast path and shape."""
+    state = current_state()
+    search = parse_sas_search(req.params, state.settings)
+    with state.reading() as repo:
+        body = SasAggregator(repo).bundle(search, request.url, state.settings.public_web_url)
+    pretty = wants_pretty(request)
+    return fhir_response(dump(orjson.loads(body), True) if pretty else body, 200,
+                         response_type(request), pretty)
 
 
 @fhir.get("/<resource_type>/_history")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from app.identifiers import identifier_aliases
 from app.search.dates import InvalidDate, parse_range, period_range
 from app.search.registry import SearchParam
 
@@ -84,9 +85,9 @@ def _tokens_of(value: Any) -> list[tuple[str | None, str | None, str | None]]:
         return [(value.get("system"), value["code"], normalise(display) if display else None)]
     if "value" in value:  # Identifier or ContactPoint
         kind = value.get("type")
-        type_text = kind.get("text") if isinstance(kind, dict) else None
-        return [(value.get("system"), str(value["value"]),
-                 normalise(type_text) if type_text else None)]
+        type_text = normalise(kind["text"]) if isinstance(kind, dict) and kind.get("text") else None
+        system, code = value.get("system"), str(value["value"])
+        return [(system, v, type_text) for v in (code, *identifier_aliases(value))]
     return []
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, sele
 from sqlalchemy.sql import FromClause
 
 from app.fhir.errors import BadRequest
+from app.identifiers import search_value
 from app.search.dates import InvalidDate, parse_range, utc_now
 from app.search.extract import normalise, parse_reference
 from app.search.query import Criterion, SortKey
@@ -95,6 +96,7 @@ def _token_match(value: str) -> ColumnElement[bool]:
     if "|" not in value:
         return index.c.code == value
     system, code = value.split("|", 1)
+    code = search_value(system or None, code)
     system_match = index.c.system.is_(None) if system == "" else index.c.system == system
     return system_match if code == "" else and_(index.c.code == code, system_match)
 
@@ -157,12 +159,13 @@ def _date_match(low, high, value: str, ctx: SqlContext) -> ColumnElement[bool]: 
         return high > p_high
     if prefix == "lt":
         return low < p_low
-    # R4: ge = gt or eq ("range above intersects" or "contained"), which reduces to these two
-    # index-friendly comparisons; le symmetrically.
+    # R4: ge = gt or eq ("range above intersects" or "contained"), which reduces to the OR
+    # below; le symmetrically. The leading range condition is implied by it and gives the
+    # planner a plain index range to start from.
     if prefix == "ge":
-        return or_(low >= p_low, high > p_high)
+        return and_(high >= p_low, or_(low >= p_low, high > p_high))
     if prefix == "le":
-        return or_(high <= p_high, low < p_low)
+        return and_(low <= p_high, or_(high <= p_high, low < p_low))
     if prefix == "sa":
         return low > p_high
     if prefix == "eb":

@@ -115,3 +115,20 @@ INDEX_TABLES = {
     "date": search_date,
     "reference": search_reference,
 }
+
+# -- projections ---------------------------------------------------------------------------
+# Read models kept in step with the resources by interceptors, for hot read paths.
+
+# The free slots SAS may see, already shaped as FrSlotAgregateur JSON (without `comment`,
+# which depends on configuration): the SAS search reads them with one index range scan.
+sas_slot = Table(
+    "sas_slot",
+    metadata,
+    Column("slot_pk", PrimaryKeyInt, ForeignKey("resources.pk", ondelete="CASCADE"),
+           primary_key=True),
+    Column("slot_id", String(64), nullable=False),
+    Column("schedule_id", String(64), nullable=False),
+    Column("start", DateTime, nullable=False),  # UTC, naive
+    Column("fragment", Text, nullable=False),
+    Index("ix_sas_slot_schedule_start", "schedule_id", "start"),
+)

@@ -1,0 +1,72 @@
+"""Keep `sas_slot` in step with Slot writes: the SAS search reads only this table for slots.
+
+Runs as a repository interceptor, so the projection commits or rolls back with the write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, delete, insert, select
+
+from app.sas.shape import is_sas_visible, slot
+from app.search.dates import parse_range
+from app.search.extract import parse_reference
+from app.storage.repository import Repository, WriteEvent
+from app.storage.schema import resources, sas_slot
+
+
+def projection_row(resource: dict[str, Any], pk: int, tz: str,
+                   local_base: str) -> dict[str, Any] | None:
+    """The `sas_slot` row of a Slot, or None when SAS may not see it."""
+    if not is_sas_visible(resource) or not resource.get("start") or not resource.get("end"):
+        return None
+    target_type, schedule_id, url = parse_reference(
+        (resource.get("schedule") or {}).get("reference", ""), local_base)
+    if target_type != "Schedule" or schedule_id is None or url is not None:
+        return None
+    return {
+        "slot_pk": pk,
+        "slot_id": resource["id"],
+        "schedule_id": schedule_id,
+        "start": parse_range(resource["start"], tz)[0],
+        "fragment": orjson.dumps(slot(resource, schedule_id, tz)).decode(),
+    }
+
+
+class SasSlotProjection:
+    def before_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None
+
+    def after_write(self, repo: Repository, event: WriteEvent) -> None:
+        if event.resource_type != "Slot" or event.stored is None:
+            return
+        repo.conn.execute(delete(sas_slot).where(sas_slot.c.slot_pk == event.stored.pk))
+        if event.resource is None:
+            return
+        row = projection_row(event.resource, event.stored.pk, repo.settings.default_timezone,
+                             repo.settings.fhir_base_url)
+        if row is not None:
+            repo.conn.execute(insert(sas_slot).values(**row))
+
+
+def rebuild(conn: Connection, tz: str = "Europe/Paris", local_base: str = "",
+            batch_size: int = 5000) -> int:
+    """Recompute the whole projection from the stored Slots (migrations, operators)."""
+    conn.execute(delete(sas_slot))
+    count, last_pk = 0, 0
+    while True:
+        rows = conn.execute(
+            select(resources.c.pk, resources.c.content)
+            .where(resources.c.res_type == "Slot", resources.c.deleted.is_(False),
+                   resources.c.pk > last_pk)
+            .order_by(resources.c.pk).limit(batch_size)).all()
+        if not rows:
+            return count
+        batch = [r for r in (projection_row(orjson.loads(content), pk, tz, local_base)
+                             for pk, content in rows) if r is not None]
+        if batch:
+            conn.execute(insert(sas_slot), batch)
+            count += len(batch)
+        last_pk = rows[-1][0]

@@ -1,0 +1,101 @@
+"""Recognise and check the slot search the SAS platform sends (INT_R01).
+
+`GET /Slot?_include=Slot:schedule&_include:iterate=Schedule:actor&start=ge…&start=le…
+&schedule.actor:Practitioner.identifier=urn:oid:1.2.250.1.71.4.2.1|8…,…&status=free`
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.config import Settings
+from app.fhir.errors import BadRequest
+from app.identifiers import IDNPS_SYSTEM, idnps
+from app.search.dates import InvalidDate, parse_range
+from app.search.query import split_values
+from app.search.sql import UNENCODED_OFFSET, split_prefix
+
+PRACTITIONER_KEY = "schedule.actor:Practitioner.identifier"
+TOLERANCE = timedelta(seconds=1)  # "le" bounds cover their last second
+
+
+@dataclass(frozen=True)
+class SasSearch:
+    identifiers: tuple[str, ...]  # prefixed IDNPS, in request order, unique
+    low: datetime  # UTC, inclusive
+    high: datetime  # UTC, inclusive
+
+
+def is_sas_search(resource_type: str, params: list[tuple[str, str]]) -> bool:
+    """The SAS signature: practitioners by national id, with the iterated actor include.
+
+    The same chain without the include stays an ordinary FHIR search (Bundle of stored
+    resources); with it, the caller asks the SAS question and gets the SAS answer.
+    """
+    keys = {key for key, _ in params}
+    return (resource_type == "Slot" and PRACTITIONER_KEY in keys
+            and any(k == "_include:iterate" and v == "Schedule:actor" for k, v in params))
+
+
+def _identifiers(params: list[tuple[str, str]], limit: int) -> tuple[str, ...]:
+    found: list[str] = []
+    for key, raw in params:
+        if key != PRACTITIONER_KEY:
+            continue
+        for value in split_values(raw):
+            system, _, code = value.rpartition("|")
+            if system not in ("", IDNPS_SYSTEM) or not code:
+                raise BadRequest(f"'{value}' is not a national professional identifier "
+                                 f"({IDNPS_SYSTEM}|<RPPS or ADELI>)", code="value",
+                                 expression=[PRACTITIONER_KEY])
+            prefixed = idnps(code)
+            if prefixed not in found:
+                found.append(prefixed)
+    if not found:
+        raise BadRequest("At least one professional identifier is required",
+                         code="required", expression=[PRACTITIONER_KEY])
+    if len(found) > limit:
+        raise BadRequest(f"{len(found)} professionals requested: at most {limit} per search",
+                         code="too-costly", expression=[PRACTITIONER_KEY])
+    return tuple(found)
+
+
+def _bounds(params: list[tuple[str, str]], tz: str) -> tuple[datetime, datetime]:
+    bounds: dict[str, tuple[datetime, datetime]] = {}
+    for key, raw in params:
+        if key != "start":
+            continue
+        for value in split_values(raw):
+            prefix, text = split_prefix(value)
+            if prefix not in {"ge", "le", "gt", "lt"}:
+                raise BadRequest(f"start={value}: SAS searches take start=ge… and start=le…",
+                                 expression=["start"])
+            try:
+                bounds[prefix[0]] = parse_range(UNENCODED_OFFSET.sub(r"+\1", text), tz)
+            except InvalidDate as exc:
+                raise BadRequest(f"start={value} is malformed: {exc}", code="value",
+                                 expression=["start"]) from exc
+    for side, name in (("g", "ge"), ("l", "le")):
+        if side not in bounds:
+            raise BadRequest(f"The start={name}… bound of the search window is required",
+                             code="required", expression=["start"])
+    return bounds["g"][0], bounds["l"][1]
+
+
+def parse_sas_search(params: list[tuple[str, str]], settings: Settings) -> SasSearch:
+    for key, raw in params:
+        if key == "status" and raw.strip() != "free":
+            raise BadRequest(f"status={raw}: SAS searches only free slots",
+                             code="value", expression=["status"])
+    identifiers = _identifiers(params, settings.sas_max_practitioners)
+    low, high = _bounds(params, settings.default_timezone)
+    if high < low:
+        raise BadRequest("The search window ends before it starts", code="value",
+                         expression=["start"])
+    limit = timedelta(hours=settings.sas_max_window_hours)
+    if high - low > limit + TOLERANCE:
+        raise BadRequest(f"The search window is {high - low}: at most "
+                         f"{settings.sas_max_window_hours} h", code="too-costly",
+                         expression=["start"])
+    return SasSearch(identifiers, low, high)

@@ -1,0 +1,210 @@
+"""Shape stored resources into the SAS aggregator profiles, whatever shape they were stored in.
+
+Only what the profiles allow and SAS uses is kept: national ids prefixed and typed, phones
+in +33 form, codes filtered to the bound value sets, times in Europe/Paris with offset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.identifiers import (
+    IDENTIFIER_TYPE_SYSTEM,
+    IDNPS_SYSTEM,
+    IDNST_SYSTEM,
+    best_structure_id,
+    idnps,
+    phone,
+)
+from app.sas import codes
+from app.search.dates import parse_range, zone
+
+Resource = dict[str, Any]
+
+
+def sas_instant(value: str, tz: str) -> str:
+    """`YYYY-MM-DDTHH:MM:SS.000+HH:MM` in the given zone (the real Paris offset)."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else None
+    if moment is None or moment.tzinfo is None:
+        low, _ = parse_range(value, tz)
+        moment = low.replace(tzinfo=zone("UTC"))
+    local = moment.astimezone(zone(tz))
+    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + \
+        local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+
+
+def sas_security(resource: Resource) -> list[dict[str, str]]:
+    """The SAS visibility types of a slot (other labels are dropped)."""
+    labels = (resource.get("meta") or {}).get("security") or []
+    found = []
+    for label in labels:
+        code = label.get("code")
+        if label.get("system") == codes.SLOT_TYPE_SYSTEM and code in codes.SAS_SLOT_TYPES:
+            coded = {"system": codes.SLOT_TYPE_SYSTEM, "code": label["code"]}
+            if coded not in found:
+                found.append(coded)
+    return found
+
+
+def is_sas_visible(slot: Resource) -> bool:
+    return slot.get("status") == "free" and bool(sas_security(slot))
+
+
+def _service_types(slot: Resource) -> list[Resource]:
+    shaped = []
+    for concept in slot.get("serviceType") or []:
+        codings = [c for c in concept.get("coding") or []
+                   if c.get("system") != codes.ACT_CODE_SYSTEM
+                   or c.get("code") in codes.CONSULTATION_TYPES]
+        kept: Resource = {}
+        if codings:
+            kept["coding"] = [{k: v for k, v in c.items() if k in {"system", "code", "display"}}
+                              for c in codings]
+        if concept.get("text"):
+            kept["text"] = concept["text"]
+        if kept:
+            shaped.append(kept)
+    return shaped
+
+
+def _specialties(slot: Resource) -> list[Resource]:
+    """R38 codings are kept; other specialties travel as text (SAS accepts both)."""
+    shaped = []
+    for concept in slot.get("specialty") or []:
+        coded = [{"system": codes.SPECIALTY_SYSTEM, "code": c["code"]}
+                 for c in concept.get("coding") or []
+                 if c.get("system") == codes.SPECIALTY_SYSTEM and c.get("code")]
+        text = concept.get("text") or next(
+            (c.get("display") for c in concept.get("coding") or [] if c.get("display")), None)
+        if coded:
+            shaped.append({"coding": coded, **({"text": text} if concept.get("text") else {})})
+        elif text:
+            shaped.append({"text": text})
+    return shaped
+
+
+def _appointment_type(slot: Resource) -> Resource | None:
+    concept = slot.get("appointmentType") or {}
+    for coding in concept.get("coding") or []:
+        if coding.get("code") in codes.APPOINTMENT_REASONS:
+            return {"coding": [{"system": codes.APPOINTMENT_REASON_SYSTEM,
+                                "code": coding["code"]}]}
+    return None
+
+
+def slot(resource: Resource, schedule_id: str, tz: str) -> Resource:
+    """FrSlotAgregateur, without `comment` (added per request from configuration)."""
+    shaped: Resource = {
+        "resourceType": "Slot",
+        "id": resource["id"],
+        "meta": {"profile": [codes.SLOT_PROFILE], "security": sas_security(resource)},
+    }
+    service_types = _service_types(resource)
+    if service_types:
+        shaped["serviceType"] = service_types
+    specialties = _specialties(resource)
+    if specialties:
+        shaped["specialty"] = specialties
+    appointment_type = _appointment_type(resource)
+    if appointment_type:
+        shaped["appointmentType"] = appointment_type
+    shaped["schedule"] = {"reference": f"Schedule/{schedule_id}"}
+    shaped["status"] = "free"
+    shaped["start"] = sas_instant(resource["start"], tz)
+    shaped["end"] = sas_instant(resource["end"], tz)
+    return shaped
+
+
+def schedule(schedule_id: str, practitioner_id: str, role_id: str) -> Resource:
+    """One Schedule per practice place, naming the practitioner and the place."""
+    return {
+        "resourceType": "Schedule",
+        "id": schedule_id,
+        "meta": {"profile": [codes.SCHEDULE_PROFILE]},
+        "actor": [{"reference": f"Practitioner/{practitioner_id}"},
+                  {"reference": f"PractitionerRole/{role_id}"}],
+    }
+
+
+def _phones(telecoms: list[Resource] | None) -> list[Resource]:
+    shaped = []
+    for telecom in telecoms or []:
+        if not telecom.get("value"):
+            continue
+        value = phone(telecom["value"]) if telecom.get("system") in {"phone", "fax"} else (
+            telecom["value"])
+        shaped.append({k: v for k, v in {**telecom, "value": value}.items()
+                       if k in {"system", "value", "use"}})
+    return shaped
+
+
+def practitioner(resource: Resource) -> Resource:
+    identifiers = [{
+        "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "IDNPS"}]},
+        "system": IDNPS_SYSTEM,
+        "value": idnps(str(i["value"])),
+    } for i in resource.get("identifier") or []
+        if i.get("system") == IDNPS_SYSTEM and i.get("value")]
+    shaped: Resource = {
+        "resourceType": "Practitioner",
+        "id": resource["id"],
+        "meta": {"profile": [codes.PRACTITIONER_PROFILE]},
+        "identifier": identifiers[:1],
+    }
+    names = [{k: v for k, v in name.items() if k in {"family", "given", "prefix", "use"}}
+             for name in resource.get("name") or []]
+    if names:
+        shaped["name"] = names
+    telecoms = _phones(resource.get("telecom"))
+    if telecoms:
+        shaped["telecom"] = telecoms
+    return shaped
+
+
+def location(resource: Resource, contained_id: str) -> Resource | None:
+    """FrLocationAgregateur (contained), or None when there is no usable address."""
+    address = resource.get("address") or {}
+    lines = [line for line in address.get("line") or [] if line]
+    if not (lines and address.get("city") and address.get("postalCode")):
+        return None
+    shaped: Resource = {
+        "resourceType": "Location",
+        "id": contained_id,
+        "meta": {"profile": [codes.LOCATION_PROFILE]},
+    }
+    if resource.get("name"):
+        shaped["name"] = resource["name"]
+    telecoms = _phones(resource.get("telecom"))
+    if telecoms:
+        shaped["telecom"] = telecoms
+    # FrLocationAgregateur allows one address line: several stored lines are joined.
+    shaped["address"] = {"line": [", ".join(lines)], "city": address["city"],
+                         "postalCode": address["postalCode"]}
+    return shaped
+
+
+def practitioner_role(resource: Resource, practitioner_id: str, place: Resource,
+                      organization: Resource | None) -> Resource:
+    shaped: Resource = {
+        "resourceType": "PractitionerRole",
+        "id": resource["id"],
+        "meta": {"profile": [codes.ROLE_PROFILE]},
+        "contained": [place],
+        "practitioner": {"reference": f"Practitioner/{practitioner_id}"},
+    }
+    structure_id = best_structure_id((organization or {}).get("identifier") or [])
+    if structure_id:
+        shaped["organization"] = {"identifier": {
+            "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "IDNST"}]},
+            "system": IDNST_SYSTEM,
+            "value": structure_id,
+        }}
+    shaped["location"] = [{"reference": f"#{place['id']}"}]
+    for element in ("code", "specialty"):
+        if resource.get(element):
+            shaped[element] = resource[element]
+    telecoms = _phones(resource.get("telecom"))
+    if telecoms:
+        shaped["telecom"] = telecoms
+    return shaped

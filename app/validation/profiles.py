@@ -1,0 +1,518 @@
+"""Validate resources against our own StructureDefinitions in `profiles/` (SAS guide profiles).
+
+This is not a general FHIR validator. Our profiles are compact differentials that restate the
+SAS constraints and the FR Core ones that matter (parents are not chased), and this module
+applies them: cardinalities, fixed and pattern values, required bindings (codes listed in
+`profiles/valuesets/`, no terminology server), reference targets and aggregation, slicing by
+value or type discriminator. Base-spec structure is `app.validation.structure`'s job.
+
+Each resource is validated against the profiles in its `meta.profile`, plus those imposed by
+its container: a Bundle entry slice (`Bundle.entry:X.resource` typed with a profile) or the
+target profile of a reference to a contained resource. Locations are FHIRPath-like, e.g.
+`Bundle.entry[3].resource.contained[0].address.line`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+
+from app.config import PROJECT_ROOT
+from app.fhir.errors import Issue
+
+Json = dict[str, Any]
+BASE_PROFILE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
+# Marks an element constraint taken from the guide's narrative rather than its StructureDefinition.
+NARRATIVE_RULE_URL = "urn:fhir-agenda:narrative-rule"
+_MAX_LISTED_CODES = 12
+
+
+@dataclass(frozen=True)
+class Found:
+    """One value of an element in an instance, with its location and JSON key."""
+
+    path: str
+    value: Any
+    key: str
+
+
+@dataclass
+class ElementNode:
+    """An element of a profile's differential, with its children and slices."""
+
+    name: str
+    definition: Json | None = None
+    children: dict[str, ElementNode] = field(default_factory=dict)
+    slices: dict[str, ElementNode] = field(default_factory=dict)
+
+    def descendant(self, dotted: str) -> ElementNode | None:
+        node: ElementNode | None = self
+        for name in dotted.split("."):
+            node = node.children.get(name) if node else None
+        return node
+
+
+@dataclass(frozen=True)
+class Profile:
+    url: str
+    name: str
+    type: str
+    root: ElementNode
+    document: Json
+
+
+@dataclass(frozen=True)
+class ValueSetCodes:
+    """Allowed codes per system; None means every code of the system."""
+
+    url: str
+    systems: dict[str, frozenset[str] | None]
+
+    def contains(self, system: str | None, code: str | None) -> bool:
+        if system not in self.systems or not code:
+            return False
+        codes = self.systems[system]
+        return codes is None or code in codes
+
+    def has_code(self, code: str | None) -> bool:
+        return bool(code) and any(codes is None or code in codes
+                                  for codes in self.systems.values())
+
+    def describe(self) -> str:
+        codes = sorted(c for cs in self.systems.values() if cs for c in cs)
+        if not codes or len(codes) > _MAX_LISTED_CODES:
+            return self.url
+        return f"{self.url} ({', '.join(codes)})"
+
+
+@dataclass
+class _Walk:
+    """State of one resource validated against one profile."""
+
+    profile: Profile
+    contained: dict[str, Json]
+    # Profiles a nested resource must also meet, keyed by id() of its dict (one validate call).
+    imposed: dict[int, list[str]]
+    issues: list[Issue]
+
+    def error(self, code: str, path: str, message: str, severity: str = "error") -> None:
+        self.issues.append(Issue(code, f"{path}: {message} ({self.profile.name})",
+                                 severity=severity, expression=[path]))
+
+
+class ProfileSet:
+    """Loaded profiles and value sets; `validate` returns the issues of a resource."""
+
+    def __init__(self, profiles: dict[str, Profile], value_sets: dict[str, ValueSetCodes]):
+        self.profiles = profiles
+        self.value_sets = value_sets
+
+    def __contains__(self, url: str) -> bool:
+        return _canonical(url) in self.profiles
+
+    def get(self, url: str) -> Profile | None:
+        return self.profiles.get(_canonical(url))
+
+    def validate(self, resource: Json) -> list[Issue]:
+        """All issues (errors, and warnings for near-misses of open slices)."""
+        issues: list[Issue] = []
+        self._validate_resource(resource, str(resource.get("resourceType", "Resource")), [],
+                                {}, issues, container=True)
+        return issues
+
+    def errors(self, resource: Json) -> list[Issue]:
+        return [issue for issue in self.validate(resource) if issue.severity == "error"]
+
+    # -- resources -------------------------------------------------------------------------
+
+    def _validate_resource(self, resource: Json, path: str, imposed_here: list[str],
+                           imposed: dict[int, list[str]], issues: list[Issue],
+                           container: bool) -> None:
+        contained = {str(c.get("id")): c for c in resource.get("contained") or []
+                     if isinstance(c, dict)}
+        for url in _unique(_declared_profiles(resource) + imposed_here):
+            profile = self.get(url)
+            if profile is None:
+                if not url.startswith(BASE_PROFILE_PREFIX):
+                    issues.append(Issue("not-supported", f"{path}: unknown profile {url}",
+                                        expression=[f"{path}.meta.profile"]))
+                continue
+            walk = _Walk(profile, contained, imposed, issues)
+            if resource.get("resourceType") != profile.type:
+                walk.error("invalid", path, f"a {resource.get('resourceType')} cannot conform"
+                           f" to a {profile.type} profile")
+                continue
+            self._check_children(profile.root, [Found(path, resource, "")], walk)
+        if container:
+            # Contained resources share their container's `#id` space, so check them here once.
+            issues.extend(_local_reference_issues(resource, path, contained))
+        for index, inner in enumerate(resource.get("contained") or []):
+            if isinstance(inner, dict):
+                self._validate_resource(inner, f"{path}.contained[{index}]",
+                                        imposed.get(id(inner), []), imposed, issues, False)
+        if resource.get("resourceType") == "Bundle":
+            for index, entry in enumerate(resource.get("entry") or []):
+                inner = entry.get("resource") if isinstance(entry, dict) else None
+                if isinstance(inner, dict):
+                    self._validate_resource(inner, f"{path}.entry[{index}].resource",
+                                            imposed.get(id(inner), []), imposed, issues, True)
+
+    # -- elements --------------------------------------------------------------------------
+
+    def _check_children(self, node: ElementNode, owners: list[Found], walk: _Walk) -> None:
+        for child in node.children.values():
+            for owner in owners:
+                if isinstance(owner.value, dict):
+                    self._check_element(child, owner, walk)
+
+    def _check_element(self, node: ElementNode, owner: Found, walk: _Walk) -> None:
+        values = _values(owner, node.name)
+        where = f"{owner.path}.{node.name}"
+        self._apply(node, where, values, walk)
+        if node.slices:
+            self._check_slices(node, where, values, walk)
+
+    def _apply(self, node: ElementNode, where: str, values: list[Found], walk: _Walk) -> None:
+        definition = node.definition or {}
+        _check_cardinality(definition, where, len(values), walk)
+        for found in values:
+            self._check_value(definition, found, walk)
+        self._check_children(node, values, walk)
+
+    def _check_value(self, definition: Json, found: Found, walk: _Walk) -> None:
+        for key, expected in definition.items():
+            if key.startswith("fixed") and found.value != expected:
+                walk.error("value", found.path, f"must be exactly {_show(expected)}, "
+                           f"found {_show(found.value)}")
+            elif key.startswith("pattern") and not _matches(found.value, expected):
+                walk.error("value", found.path, f"must match {_show(expected)}, "
+                           f"found {_show(found.value)}")
+        binding = definition.get("binding") or {}
+        if binding.get("strength") == "required":
+            self._check_binding(found, self.value_sets[_canonical(binding["valueSet"])], walk)
+        types = definition.get("type") or []
+        path = str(definition.get("path", ""))
+        if path.endswith("[x]") and types:
+            base = path.rsplit(".", 1)[-1][:-3]
+            allowed = [base + t["code"][:1].upper() + t["code"][1:] for t in types]
+            if found.key not in allowed:
+                walk.error("structure", found.path, f"{found.key} not allowed here "
+                           f"(allowed: {', '.join(allowed)})")
+        if isinstance(found.value, dict):
+            self._check_typed(types, found, walk)
+
+    def _check_typed(self, types: list[Json], found: Found, walk: _Walk) -> None:
+        if "resourceType" in found.value:
+            # A resource typed with a profile (Bundle entry slice): validated as a nested one.
+            profiles = [p for t in types if t.get("code") == found.value["resourceType"]
+                        for p in t.get("profile", [])]
+            walk.imposed.setdefault(id(found.value), []).extend(profiles)
+        elif any(t.get("code") == "Reference" for t in types):
+            self._check_reference(types, found, walk)
+
+    def _check_binding(self, found: Found, value_set: ValueSetCodes, walk: _Walk) -> None:
+        value = found.value
+        if isinstance(value, str):
+            ok = value_set.has_code(value)
+        elif isinstance(value, dict) and "code" not in value and "system" not in value:
+            codings = [c for c in value.get("coding") or [] if isinstance(c, dict)]
+            if not codings:
+                walk.error("code-invalid", found.path,
+                           f"a code from {value_set.describe()} is required")
+                return
+            ok = any(value_set.contains(c.get("system"), c.get("code")) for c in codings)
+        elif isinstance(value, dict):
+            ok = value_set.contains(value.get("system"), value.get("code"))
+        else:
+            ok = False
+        if not ok:
+            walk.error("code-invalid", found.path,
+                       f"{_show(value)} is not in the required value set {value_set.describe()}")
+
+    def _check_reference(self, types: list[Json], found: Found, walk: _Walk) -> None:
+        reference = found.value.get("reference")
+        if not isinstance(reference, str):
+            return  # logical reference (identifier only): nothing to resolve
+        targets = [p for t in types for p in t.get("targetProfile", [])]
+        aggregation = {a for t in types for a in t.get("aggregation", [])}
+        local = reference.startswith("#")
+        target = walk.contained.get(reference[1:]) if local else None
+        if aggregation and local and "contained" not in aggregation:
+            walk.error("invalid", f"{found.path}.reference", "must not reference a contained "
+                       f"resource (aggregation: {', '.join(sorted(aggregation))})")
+        elif aggregation == {"contained"} and not local:
+            walk.error("invalid", f"{found.path}.reference",
+                       "must reference a contained resource (#id)")
+        if local and target is None:
+            return  # an unresolved local reference is reported once by _local_reference_issues
+        target_type = target.get("resourceType") if target else _reference_type(reference)
+        allowed = {self._profile_type(url) for url in targets}
+        if targets and target_type and None not in allowed and target_type not in allowed:
+            walk.error("invalid", f"{found.path}.reference", f"{target_type} is not an allowed "
+                       f"target (allowed: {', '.join(sorted(t for t in allowed if t))})")
+        if target is not None:
+            known = [url for url in targets if (p := self.get(url)) and p.type == target_type]
+            walk.imposed.setdefault(id(target), []).extend(known)
+
+    def _profile_type(self, url: str) -> str | None:
+        profile = self.get(url)
+        if profile is not None:
+            return profile.type
+        name = _canonical(url).rsplit("/", 1)[-1]
+        if url.startswith(BASE_PROFILE_PREFIX):
+            return name
+        # FR Core names its profiles Fr<Type>; anything else is unknown (accept any type).
+        candidate = name[2:] if name.startswith("Fr") else ""
+        return candidate if candidate and _is_resource_type(candidate) else None
+
+    # -- slicing ---------------------------------------------------------------------------
+
+    def _check_slices(self, node: ElementNode, where: str, values: list[Found],
+                      walk: _Walk) -> None:
+        members: dict[str, list[Found]] = {name: [] for name in node.slices}
+        unmatched: list[Found] = []
+        for found in values:
+            name = next((n for n, s in node.slices.items()
+                         if _in_slice(node, s, found)), None)
+            (members[name] if name else unmatched).append(found)
+        for name, slice_node in node.slices.items():
+            self._apply(slice_node, f"{where}:{name}", members[name], walk)
+        for found in unmatched:
+            self._hint_near_miss(node, found, walk)
+
+    def _hint_near_miss(self, node: ElementNode, found: Found, walk: _Walk) -> None:
+        # Open slicing leaves non-members free, but a code of a slice's value set under another
+        # system is almost always a mistake: say so without failing the resource.
+        for name, slice_node in node.slices.items():
+            binding = (slice_node.definition or {}).get("binding") or {}
+            value_set = self.value_sets.get(_canonical(binding.get("valueSet", "")))
+            codes = [c for c in _codes(found.value) if value_set and value_set.has_code(c)]
+            if codes:
+                walk.error("code-invalid", found.path, f"code {codes[0]} belongs to slice {name}"
+                           f" but does not match its discriminator; not checked as {name}",
+                           severity="warning")
+                return
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def load_profiles(directory: Path | str) -> ProfileSet:
+    """Profiles from `directory/*.json`, value sets from `directory/valuesets/*.json` (cached)."""
+    return _load_profiles(str(Path(directory).resolve()))
+
+
+def default_profiles() -> ProfileSet:
+    """The repository's own `profiles/` directory."""
+    return load_profiles(PROJECT_ROOT / "profiles")
+
+
+@lru_cache(maxsize=8)
+def _load_profiles(directory: str) -> ProfileSet:
+    root = Path(directory)
+    value_sets = {vs.url: vs for vs in map(_value_set, _read_all(root / "valuesets", "ValueSet"))}
+    profiles = {}
+    for document in _read_all(root, "StructureDefinition"):
+        profile = _profile(document)
+        _require_value_sets(profile, value_sets)
+        profiles[profile.url] = profile
+    return ProfileSet(profiles, value_sets)
+
+
+def _read_all(directory: Path, resource_type: str) -> Iterator[Json]:
+    for path in sorted(directory.glob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if document.get("resourceType") == resource_type:
+            yield document
+
+
+def _profile(document: Json) -> Profile:
+    root = ElementNode(document["type"])
+    for element in document.get("differential", {}).get("element", []):
+        node = root
+        for segment in element["id"].split(".")[1:]:
+            name, _, slice_name = segment.partition(":")
+            node = node.children.setdefault(name, ElementNode(name))
+            if slice_name:
+                node = node.slices.setdefault(slice_name, ElementNode(name))
+        node.definition = element
+    return Profile(document["url"], document.get("name", document["url"]), document["type"],
+                   root, document)
+
+
+def _value_set(document: Json) -> ValueSetCodes:
+    systems: dict[str, frozenset[str] | None] = {}
+    for include in document.get("compose", {}).get("include", []):
+        concepts = include.get("concept")
+        systems[include["system"]] = (frozenset(c["code"] for c in concepts)
+                                      if concepts else None)
+    return ValueSetCodes(document["url"], systems)
+
+
+def _require_value_sets(profile: Profile, value_sets: dict[str, ValueSetCodes]) -> None:
+    # A required binding we cannot check would silently pass: refuse such a profile set.
+    for element in profile.document.get("differential", {}).get("element", []):
+        binding = element.get("binding") or {}
+        if binding.get("strength") == "required" and (
+                _canonical(binding.get("valueSet", "")) not in value_sets):
+            raise ValueError(f"{profile.url} {element['id']}: value set "
+                             f"{binding.get('valueSet')} is not in valuesets/")
+
+
+# -- instance helpers ------------------------------------------------------------------------
+
+
+def _values(owner: Found, name: str) -> list[Found]:
+    """The values of element `name` in `owner`, each with its FHIRPath-like location."""
+    data = owner.value
+    if name.endswith("[x]"):
+        base = name[:-3]
+        keys = [k for k in data if k.startswith(base) and k[len(base):][:1].isupper()]
+    else:
+        keys = [name] if name in data else []
+    found = []
+    for key in keys:
+        raw = data[key]
+        if isinstance(raw, list):
+            found += [Found(f"{owner.path}.{key}[{i}]", item, key) for i, item in enumerate(raw)]
+        elif raw is not None:
+            found.append(Found(f"{owner.path}.{key}", raw, key))
+    return found
+
+
+def _check_cardinality(definition: Json, where: str, count: int, walk: _Walk) -> None:
+    low = definition.get("min")
+    high = definition.get("max")
+    if isinstance(low, int) and count < low:
+        walk.error("required", where, f"minimum cardinality {low} not met ({count} found)")
+    if high not in (None, "*") and count > int(high):
+        walk.error("structure", where, f"maximum cardinality {high} exceeded ({count} found)")
+
+
+def _in_slice(node: ElementNode, slice_node: ElementNode, found: Found) -> bool:
+    definition = node.definition or {}
+    if node.name.endswith("[x]"):
+        # Type slices of a choice element are named after the JSON key (value[x]:valueReference).
+        return found.key == (slice_node.definition or {}).get("sliceName")
+    for discriminator in (definition.get("slicing") or {}).get("discriminator", []):
+        path = discriminator["path"]
+        target = slice_node if path == "$this" else slice_node.descendant(path)
+        expected = (target.definition or {}) if target else {}
+        if discriminator["type"] == "type":
+            wanted = {t["code"] for t in expected.get("type", [])}
+            actual = {v.get("resourceType") for v in _at_path(found.value, path)
+                      if isinstance(v, dict)}
+            if not wanted & actual:
+                return False
+        else:
+            wanted_values = [v for k, v in expected.items()
+                             if k.startswith(("fixed", "pattern"))]
+            if not wanted_values or not any(_matches(v, wanted_values[0])
+                                            for v in _at_path(found.value, path)):
+                return False
+    return True
+
+
+def _at_path(value: Any, path: str) -> list[Any]:
+    """Values at a dotted path, flattening lists (FHIRPath collection semantics)."""
+    current = value if isinstance(value, list) else [value]
+    if path == "$this":
+        return current
+    for name in path.split("."):
+        step: list[Any] = []
+        for item in current:
+            inner = item.get(name) if isinstance(item, dict) else None
+            step += inner if isinstance(inner, list) else [] if inner is None else [inner]
+        current = step
+    return current
+
+
+def _matches(value: Any, pattern: Any) -> bool:
+    """FHIR pattern semantics: every pattern property present; lists match element-wise."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(_matches(value.get(k), p)
+                                               for k, p in pattern.items())
+    if isinstance(pattern, list):
+        return isinstance(value, list) and all(any(_matches(v, p) for v in value)
+                                               for p in pattern)
+    return value == pattern
+
+
+def _codes(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, dict):
+        return []
+    if "coding" in value:
+        return [c["code"] for c in value["coding"] if isinstance(c, dict) and c.get("code")]
+    return [value["code"]] if value.get("code") else []
+
+
+def _local_reference_issues(resource: Json, path: str, contained: dict[str, Json]) -> list[Issue]:
+    """`#id` references anywhere in the resource (and its contained ones) must resolve."""
+    issues: list[Issue] = []
+
+    def visit(value: Any, where: str, top: bool) -> None:
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                visit(item, f"{where}[{index}]", False)
+            return
+        if not isinstance(value, dict) or ("resourceType" in value and not top):
+            return  # Bundle entries are containers of their own
+        reference = value.get("reference")
+        if isinstance(reference, str) and reference.startswith("#") and len(reference) > 1 \
+                and reference[1:] not in contained:
+            issues.append(Issue("not-found", f"{where}.reference: {reference} does not resolve "
+                                "to a contained resource", expression=[f"{where}.reference"]))
+        for key, inner in value.items():
+            if key == "contained":
+                for index, item in enumerate(inner or []):
+                    if isinstance(item, dict):
+                        visit(item, f"{where}.contained[{index}]", True)
+            else:
+                visit(inner, f"{where}.{key}", False)
+
+    visit(resource, path, True)
+    return issues
+
+
+def _declared_profiles(resource: Json) -> list[str]:
+    meta = resource.get("meta") or {}
+    return [_canonical(url) for url in meta.get("profile") or [] if isinstance(url, str)]
+
+
+def _reference_type(reference: str) -> str | None:
+    """`Practitioner/1`, `https://x/fhir/Practitioner/1/_history/2` -> Practitioner."""
+    parts = [p for p in reference.split("?")[0].split("/") if p]
+    if "_history" in parts:
+        parts = parts[:parts.index("_history")]
+    if len(parts) >= 2 and _is_resource_type(parts[-2]):
+        return parts[-2]
+    return None
+
+
+@lru_cache(maxsize=256)
+def _is_resource_type(name: str) -> bool:
+    try:
+        model = get_fhir_model_class(name)
+    except (KeyError, ValueError):
+        return False
+    return "meta" in model.model_fields  # resources have meta, datatypes do not
+
+
+def _canonical(url: str) -> str:
+    return url.split("|", 1)[0]
+
+
+def _unique(urls: list[str]) -> list[str]:
+    return list(dict.fromkeys(urls))
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
