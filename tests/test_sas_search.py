@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from app.validation.profiles import default_profiles
 from tests.factories import BASE_URL, body
 from tests.sas_data import (
     BLANC,
@@ -37,10 +38,14 @@ def sas(client: Any) -> Any:
 
 
 def ask(client: Any, url: str, status: int = 200) -> Resource:
+    """The answer to a SAS request; every Bundle must pass our SAS profile validator."""
     response = client.get(url, headers=SAS_ACCEPT)
     assert response.status_code == status, body(response)
     assert response.headers["Content-Type"].startswith("application/json+fhir")
-    return body(response)  # type: ignore[no-any-return]
+    answer: Resource = body(response)
+    if answer["resourceType"] == "Bundle":
+        assert default_profiles().errors(answer) == []
+    return answer
 
 
 def of_type(bundle: Resource, kind: str) -> dict[str, Resource]:
@@ -118,6 +123,7 @@ def test_practitioner_role_and_location_shape(sas: Any) -> None:
     assert role_a["location"] == [{"reference": f"#{place['id']}"}]
     assert place["resourceType"] == "Location"
     assert place["meta"]["profile"] == [PROFILE + "FrLocationAgregateur"]
+    assert place["identifier"][0]["value"] == "loc-a"
     # Two stored address lines become the one line the profile allows.
     assert place["address"] == {"line": ["3 rue Garibaldi, Bâtiment B"], "city": "Lyon",
                                 "postalCode": "69006"}

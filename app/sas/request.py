@@ -95,7 +95,8 @@ def parse_sas_search(params: list[tuple[str, str]], settings: Settings) -> SasSe
                          expression=["start"])
     limit = timedelta(hours=settings.sas_max_window_hours)
     if high - low > limit + TOLERANCE:
-        raise BadRequest(f"The search window is {high - low}: at most "
+        hours = round((high - low).total_seconds() / 3600, 2)
+        raise BadRequest(f"The search window spans {hours:g} h: at most "
                          f"{settings.sas_max_window_hours} h", code="too-costly",
                          expression=["start"])
     return SasSearch(identifiers, low, high)

@@ -162,8 +162,13 @@ def practitioner(resource: Resource) -> Resource:
     return shaped
 
 
-def location(resource: Resource, contained_id: str) -> Resource | None:
-    """FrLocationAgregateur (contained), or None when there is no usable address."""
+LOCATION_ID_TYPES = "http://interopsante.org/fhir/CodeSystem/fr-location-identifier-type"
+
+
+def location(resource: Resource, contained_id: str, id_system: str) -> Resource | None:
+    """FrLocationAgregateur (contained), or None when there is no usable address.
+
+    FrLocation wants a typed identifier: our internal one (INTRN) names the place."""
     address = resource.get("address") or {}
     lines = [line for line in address.get("line") or [] if line]
     if not (lines and address.get("city") and address.get("postalCode")):
@@ -172,6 +177,8 @@ def location(resource: Resource, contained_id: str) -> Resource | None:
         "resourceType": "Location",
         "id": contained_id,
         "meta": {"profile": [codes.LOCATION_PROFILE]},
+        "identifier": [{"type": {"coding": [{"system": LOCATION_ID_TYPES, "code": "INTRN"}]},
+                        "system": id_system, "value": resource["id"]}],
     }
     if resource.get("name"):
         shaped["name"] = resource["name"]

@@ -178,9 +178,10 @@ class ProfileSet:
         if node.slices:
             self._check_slices(node, where, values, walk)
 
-    def _apply(self, node: ElementNode, where: str, values: list[Found], walk: _Walk) -> None:
+    def _apply(self, node: ElementNode, where: str, values: list[Found], walk: _Walk,
+               label: str = "") -> None:
         definition = node.definition or {}
-        _check_cardinality(definition, where, len(values), walk)
+        _check_cardinality(definition, where, len(values), walk, label)
         for found in values:
             self._check_value(definition, found, walk)
         self._check_children(node, values, walk)
@@ -282,7 +283,7 @@ class ProfileSet:
                          if _in_slice(node, s, found)), None)
             (members[name] if name else unmatched).append(found)
         for name, slice_node in node.slices.items():
-            self._apply(slice_node, f"{where}:{name}", members[name], walk)
+            self._apply(slice_node, where, members[name], walk, f"slice {name}: ")
         for found in unmatched:
             self._hint_near_miss(node, found, walk)
 
@@ -386,13 +387,16 @@ def _values(owner: Found, name: str) -> list[Found]:
     return found
 
 
-def _check_cardinality(definition: Json, where: str, count: int, walk: _Walk) -> None:
+def _check_cardinality(definition: Json, where: str, count: int, walk: _Walk,
+                       label: str) -> None:
     low = definition.get("min")
     high = definition.get("max")
     if isinstance(low, int) and count < low:
-        walk.error("required", where, f"minimum cardinality {low} not met ({count} found)")
+        walk.error("required", where, f"{label}minimum cardinality {low} not met "
+                   f"({count} found)")
     if high not in (None, "*") and count > int(high):
-        walk.error("structure", where, f"maximum cardinality {high} exceeded ({count} found)")
+        walk.error("structure", where, f"{label}maximum cardinality {high} exceeded "
+                   f"({count} found)")
 
 
 def _in_slice(node: ElementNode, slice_node: ElementNode, found: Found) -> bool:

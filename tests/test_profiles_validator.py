@@ -1,0 +1,438 @@
+"""The profile validator (app.validation.profiles) on the SAS example and hand-made variants.
+
+The SAS example bundle is read from ../shared when present; every broken variant is built here
+from a small valid bundle of our own, so these tests run without the reference material.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.config import PROJECT_ROOT
+from app.fhir.errors import Issue
+from app.validation.profiles import ProfileSet, default_profiles, load_profiles
+
+SAS_PACKAGE = PROJECT_ROOT.parent / "shared" / "reference" / "sas-ig" / "package"
+EXAMPLES = SAS_PACKAGE / "example"
+
+SAS = "http://sas.fr/fhir/StructureDefinition/"
+REGUL = "https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/FrPractitionerRegul"
+TYPE_SYSTEM = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
+IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+OPERATOR = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
+SLOT_TYPE = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
+
+Json = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def profiles() -> ProfileSet:
+    return default_profiles()
+
+
+def _slot() -> Json:
+    return {
+        "resourceType": "Slot", "id": "s1",
+        "meta": {"profile": [SAS + "FrSlotAgregateur"],
+                 "security": [{"system": SLOT_TYPE, "code": "PUBLIC"},
+                              {"system": SLOT_TYPE, "code": "SNP"}]},
+        "serviceType": [{"coding": [{"system": ACT_CODE, "code": "AMB"}]},
+                        {"text": "Consultation de suivi"}],
+        "appointmentType": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0276",
+                                        "code": "ROUTINE"}]},
+        "schedule": {"reference": "Schedule/sc1"},
+        "status": "free",
+        "start": "2024-05-02T09:00:00.000+02:00", "end": "2024-05-02T09:20:00.000+02:00",
+        "comment": "https://agenda.example/rdv/p1",
+    }
+
+
+def _practitioner() -> Json:
+    return {
+        "resourceType": "Practitioner", "id": "p1",
+        "meta": {"profile": [SAS + "FrPractitionerAgregateur"]},
+        "identifier": [{"type": {"coding": [{"system": TYPE_SYSTEM, "code": "IDNPS"}]},
+                        "system": IDNPS_SYSTEM, "value": "810000000001"}],
+        "name": [{"family": "MARTIN", "given": ["Claire"]}],
+    }
+
+
+def _role() -> Json:
+    return {
+        "resourceType": "PractitionerRole", "id": "r1",
+        "meta": {"profile": [SAS + "FrPractitionerRoleExerciceAgregateur"]},
+        "contained": [{
+            "resourceType": "Location", "id": "loc1",
+            "meta": {"profile": [SAS + "FrLocationAgregateur"]},
+            "identifier": [{"type": {"coding": [{
+                "system": "http://interopsante.org/fhir/CodeSystem/fr-location-identifier-type",
+                "code": "INTRN"}]}, "system": "urn:oid:1.2.3.4", "value": "loc-1"}],
+            "address": {"line": ["3 place du Marché"], "city": "NANTES", "postalCode": "44000"},
+        }],
+        "practitioner": {"reference": "Practitioner/p1"},
+        "organization": {"identifier": {
+            "type": {"coding": [{"system": TYPE_SYSTEM, "code": "IDNST"}]},
+            "system": "urn:oid:1.2.250.1.71.4.2.2", "value": "1440000001"}},
+        "location": [{"reference": "#loc1"}],
+    }
+
+
+def _bundle() -> Json:
+    """A small valid SAS answer: entry 0 Slot, 1 Schedule, 2 Practitioner, 3 PractitionerRole."""
+    schedule = {"resourceType": "Schedule", "id": "sc1",
+                "meta": {"profile": [SAS + "FrScheduleAgregateur"]},
+                "actor": [{"reference": "Practitioner/p1"},
+                          {"reference": "PractitionerRole/r1"}]}
+    resources = [_slot(), schedule, _practitioner(), _role()]
+    return {
+        "resourceType": "Bundle", "id": "b1",
+        "meta": {"profile": [SAS + "BundleAgregateur"]},
+        "type": "searchset", "total": 1,
+        "entry": [{"fullUrl": f"https://agenda.example/fhir/{r['resourceType']}/{r['id']}",
+                   "resource": r, "search": {"mode": "match" if i == 0 else "include"}}
+                  for i, r in enumerate(resources)],
+    }
+
+
+def _errors(issues: list[Issue]) -> list[Issue]:
+    return [issue for issue in issues if issue.severity == "error"]
+
+
+def _at(issues: list[Issue], path: str, code: str | None = None) -> list[Issue]:
+    return [i for i in issues if path in i.expression and (code is None or i.code == code)]
+
+
+def _assert_issue(issues: list[Issue], path: str, code: str) -> None:
+    found = _at(_errors(issues), path, code)
+    assert found, f"no {code} error at {path}; got " + "; ".join(
+        f"{i.code} {i.expression} {i.diagnostics}" for i in issues)
+
+
+# -- the SAS example -----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="../shared SAS reference not available")
+def test_sas_example_bundle_is_valid(profiles: ProfileSet) -> None:
+    bundle = json.loads((EXAMPLES / "Bundle-ExampleBundlePSIndiv.json").read_text())
+    assert profiles.validate(bundle) == []
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="../shared SAS reference not available")
+@pytest.mark.parametrize("name", [
+    "Slot-ExampleSlotPSIndiv1.json", "Schedule-ExampleSchedule.json",
+    "Practitioner-ExamplePractitioner.json",
+    "PractitionerRole-ExamplePractitionerRoleAgregateur.json",
+    "Practitioner-ExamplePractitionerRegul1.json", "Practitioner-ExamplePractitionerRegul3.json",
+    "Appointment-1.json", "Appointment-2.json",
+])
+def test_sas_example_resources_are_valid(profiles: ProfileSet, name: str) -> None:
+    assert profiles.validate(json.loads((EXAMPLES / name).read_text())) == []
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def test_default_profiles_cover_the_sas_profiles_and_are_cached(profiles: ProfileSet) -> None:
+    names = ["BundleAgregateur", "FrSlotAgregateur", "FrScheduleAgregateur",
+             "FrPractitionerAgregateur", "FrPractitionerRoleExerciceAgregateur",
+             "FrLocationAgregateur", "FrAppointmentSAS"]
+    assert set(profiles.profiles) == {SAS + n for n in names} | {REGUL}
+    assert default_profiles() is profiles
+    assert load_profiles(PROJECT_ROOT / "profiles") is profiles
+
+
+def test_a_required_binding_without_value_set_is_refused(tmp_path: Path) -> None:
+    definition = {"resourceType": "StructureDefinition", "url": "urn:test:p", "name": "P",
+                  "type": "Slot", "differential": {"element": [{
+                      "id": "Slot.status", "path": "Slot.status",
+                      "binding": {"strength": "required", "valueSet": "urn:test:missing"}}]}}
+    (tmp_path / "p.json").write_text(json.dumps(definition))
+    with pytest.raises(ValueError, match="urn:test:missing"):
+        load_profiles(tmp_path)
+
+
+# -- bundle --------------------------------------------------------------------------------
+
+
+def test_handmade_bundle_is_valid(profiles: ProfileSet) -> None:
+    assert profiles.validate(_bundle()) == []
+
+
+def test_bundle_without_total_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    del bundle["total"]
+    _assert_issue(profiles.validate(bundle), "Bundle.total", "required")
+
+
+def test_bundle_of_wrong_type_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    bundle["type"] = "collection"
+    _assert_issue(profiles.validate(bundle), "Bundle.type", "value")
+
+
+def test_unknown_profile_is_reported(profiles: ProfileSet) -> None:
+    slot = _slot()
+    slot["meta"]["profile"].append("http://interopsante.org/fhir/StructureDefinition/FrSlot")
+    issues = profiles.validate(slot)
+    _assert_issue(issues, "Slot.meta.profile", "not-supported")
+    assert "FrSlot" in _at(issues, "Slot.meta.profile")[0].diagnostics
+
+
+def test_entry_without_meta_profile_is_held_to_its_slice_profile(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    slot = bundle["entry"][0]["resource"]
+    del slot["meta"]["profile"]
+    slot["status"] = "busy"
+    _assert_issue(profiles.validate(bundle), "Bundle.entry[0].resource.status", "value")
+
+
+# -- slot ----------------------------------------------------------------------------------
+
+
+def test_busy_slot_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    bundle["entry"][0]["resource"]["status"] = "busy"
+    _assert_issue(profiles.validate(bundle), "Bundle.entry[0].resource.status", "value")
+
+
+def test_standalone_slot_paths_start_at_the_resource(profiles: ProfileSet) -> None:
+    slot = _slot()
+    slot["status"] = "busy"
+    _assert_issue(profiles.validate(slot), "Slot.status", "value")
+
+
+def test_patient_reserved_security_label_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    bundle["entry"][0]["resource"]["meta"]["security"][1]["code"] = "PATIENT"
+    issues = profiles.validate(bundle)
+    _assert_issue(issues, "Bundle.entry[0].resource.meta.security[1]", "code-invalid")
+    assert len(_errors(issues)) == 1
+
+
+def test_security_label_with_another_system_is_rejected(profiles: ProfileSet) -> None:
+    slot = _slot()
+    confidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+    slot["meta"]["security"][0]["system"] = confidentiality
+    _assert_issue(profiles.validate(slot), "Slot.meta.security[0]", "code-invalid")
+
+
+def test_consultation_type_outside_act_encounter_codes_is_rejected(profiles: ProfileSet) -> None:
+    slot = _slot()
+    slot["serviceType"][0]["coding"][0]["code"] = "XYZ"
+    _assert_issue(profiles.validate(slot), "Slot.serviceType[0]", "code-invalid")
+
+
+def test_consultation_type_coding_must_all_carry_the_act_code_system(profiles: ProfileSet) -> None:
+    # A member of the TypeConsultation slice: each of its codings must be ActCode codings.
+    slot = _slot()
+    slot["serviceType"][0]["coding"].append({"code": "VR"})
+    _assert_issue(profiles.validate(slot), "Slot.serviceType[0].coding[1].system", "required")
+
+
+def test_amb_coding_with_another_system_is_flagged(profiles: ProfileSet) -> None:
+    # Open slicing on coding.system: such a serviceType is no TypeConsultation member, so the
+    # profile does not forbid it (the HL7 validator accepts it too); we warn at its location.
+    slot = _slot()
+    slot["serviceType"][0]["coding"][0]["system"] = "http://hl7.org/fhir/v3/ActCode"
+    issues = profiles.validate(slot)
+    assert _errors(issues) == []
+    warnings = _at(issues, "Slot.serviceType[0]", "code-invalid")
+    assert warnings and warnings[0].severity == "warning"
+    assert "TypeConsultation" in warnings[0].diagnostics
+
+
+def test_slot_schedule_must_be_a_schedule(profiles: ProfileSet) -> None:
+    slot = _slot()
+    slot["schedule"] = {"reference": "Practitioner/p1"}
+    _assert_issue(profiles.validate(slot), "Slot.schedule.reference", "invalid")
+
+
+# -- practitioner --------------------------------------------------------------------------
+
+
+def test_practitioner_without_identifier_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    del bundle["entry"][2]["resource"]["identifier"]
+    _assert_issue(profiles.validate(bundle), "Bundle.entry[2].resource.identifier", "required")
+
+
+def test_practitioner_with_wrong_identifier_system_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    bundle["entry"][2]["resource"]["identifier"][0]["system"] = "urn:oid:1.2.250.1.71.4.2.2"
+    _assert_issue(profiles.validate(bundle), "Bundle.entry[2].resource.identifier[0].system",
+                  "value")
+
+
+def test_practitioner_identifier_type_must_be_idnps(profiles: ProfileSet) -> None:
+    practitioner = _practitioner()
+    practitioner["identifier"][0]["type"]["coding"][0]["code"] = "INTRN"
+    _assert_issue(profiles.validate(practitioner), "Practitioner.identifier[0].type", "value")
+
+
+# -- practitioner role and its contained location ------------------------------------------
+
+
+def test_role_without_contained_location_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    del bundle["entry"][3]["resource"]["contained"]
+    issues = profiles.validate(bundle)
+    _assert_issue(issues, "Bundle.entry[3].resource.contained", "required")
+    _assert_issue(issues, "Bundle.entry[3].resource.location[0].reference", "not-found")
+
+
+def test_role_location_to_a_missing_contained_id_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    bundle["entry"][3]["resource"]["location"] = [{"reference": "#elsewhere"}]
+    _assert_issue(profiles.validate(bundle), "Bundle.entry[3].resource.location[0].reference",
+                  "not-found")
+
+
+def test_role_location_must_be_contained(profiles: ProfileSet) -> None:
+    role = _role()
+    role["location"] = [{"reference": "Location/loc1"}]
+    _assert_issue(profiles.validate(role), "PractitionerRole.location[0].reference", "invalid")
+
+
+def test_role_has_exactly_one_location(profiles: ProfileSet) -> None:
+    role = _role()
+    role["location"].append({"reference": "#loc1"})
+    _assert_issue(profiles.validate(role), "PractitionerRole.location", "structure")
+
+
+def test_role_organization_must_use_idnst(profiles: ProfileSet) -> None:
+    role = _role()
+    role["organization"]["identifier"]["system"] = "urn:oid:1.2.250.1.71.4.2.1"
+    _assert_issue(profiles.validate(role), "PractitionerRole.organization.identifier.system",
+                  "value")
+
+
+def test_location_without_line_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    del bundle["entry"][3]["resource"]["contained"][0]["address"]["line"]
+    _assert_issue(profiles.validate(bundle),
+                  "Bundle.entry[3].resource.contained[0].address.line", "required")
+
+
+def test_location_without_postal_code_is_rejected(profiles: ProfileSet) -> None:
+    bundle = _bundle()
+    del bundle["entry"][3]["resource"]["contained"][0]["address"]["postalCode"]
+    _assert_issue(profiles.validate(bundle),
+                  "Bundle.entry[3].resource.contained[0].address.postalCode", "required")
+
+
+def test_location_with_two_lines_is_rejected(profiles: ProfileSet) -> None:
+    role = _role()
+    role["contained"][0]["address"]["line"].append("Bâtiment B")
+    _assert_issue(profiles.validate(role), "PractitionerRole.contained[0].address.line",
+                  "structure")
+
+
+def test_contained_location_is_held_to_the_target_profile(profiles: ProfileSet) -> None:
+    # No meta.profile on the Location: PractitionerRole.location's target profile still applies,
+    # including the FrLocation identifier inherited by FrLocationAgregateur.
+    role = _role()
+    location = role["contained"][0]
+    del location["meta"]
+    del location["identifier"]
+    _assert_issue(profiles.validate(role), "PractitionerRole.contained[0].identifier",
+                  "required")
+
+
+# -- regulator accounts and appointments ---------------------------------------------------
+
+
+def _regulator() -> Json:
+    return {
+        "resourceType": "Practitioner", "id": "reg1", "meta": {"profile": [REGUL]},
+        "identifier": [{"type": {"coding": [{"system": TYPE_SYSTEM, "code": "INTRN"}]},
+                        "system": "urn:oid:1.2.250.1.213.3.6",
+                        "value": "6f1f8a4e-1b7e-4c1e-9a8f-0c6b1f1d2a3b"}],
+        "active": True,
+        "name": [{"family": "DURAND", "given": ["Paul"]}],
+        "telecom": [{"system": "email", "value": "paul.durand@example.org"}],
+    }
+
+
+def test_regulator_is_valid(profiles: ProfileSet) -> None:
+    assert profiles.validate(_regulator()) == []
+
+
+def test_regulator_internal_id_needs_intrn_type(profiles: ProfileSet) -> None:
+    regulator = _regulator()
+    regulator["identifier"][0]["type"]["coding"][0]["code"] = "IDNPS"
+    _assert_issue(profiles.validate(regulator), "Practitioner.identifier[0].type", "value")
+
+
+def test_regulator_has_at_most_one_national_id(profiles: ProfileSet) -> None:
+    regulator = _regulator()
+    national = {"type": {"coding": [{"system": TYPE_SYSTEM, "code": "IDNPS"}]},
+                "system": IDNPS_SYSTEM, "value": "810000000002"}
+    regulator["identifier"] += [national, copy.deepcopy(national)]
+    issues = profiles.validate(regulator)
+    _assert_issue(issues, "Practitioner.identifier", "structure")
+    assert "IdentifiantNatPS" in _at(issues, "Practitioner.identifier")[0].diagnostics
+
+
+def test_regulator_needs_active_and_email(profiles: ProfileSet) -> None:
+    regulator = _regulator()
+    del regulator["active"]
+    regulator["telecom"][0]["system"] = "phone"
+    issues = profiles.validate(regulator)
+    _assert_issue(issues, "Practitioner.active", "required")
+    _assert_issue(issues, "Practitioner.telecom[0].system", "value")
+
+
+def _appointment() -> Json:
+    national = {"type": {"coding": [{"system": TYPE_SYSTEM, "code": "IDNPS"}]},
+                "system": IDNPS_SYSTEM, "value": "810000000001"}
+    return {
+        "resourceType": "Appointment", "id": "a1",
+        "meta": {"profile": [SAS + "FrAppointmentSAS"]},
+        "extension": [{"url": OPERATOR, "valueReference": {"identifier": copy.deepcopy(national)}}],
+        "identifier": [{"system": "urn:oid:1.2.3.4.5", "value": "0d6c8a52-2f8e-4b8e-a7a4-3d1c"}],
+        "status": "booked",
+        "start": "2024-05-02T09:00:00+02:00", "end": "2024-05-02T09:20:00+02:00",
+        "participant": [{"actor": {"identifier": national}, "status": "accepted"}],
+    }
+
+
+def test_appointment_is_valid(profiles: ProfileSet) -> None:
+    assert profiles.validate(_appointment()) == []
+
+
+def test_appointment_without_operator_is_rejected(profiles: ProfileSet) -> None:
+    appointment = _appointment()
+    del appointment["extension"]
+    issues = profiles.validate(appointment)
+    _assert_issue(issues, "Appointment.extension", "required")
+    assert any("appointmentOperator" in i.diagnostics for i in _at(issues, "Appointment.extension"))
+
+
+def test_appointment_operator_must_be_a_reference(profiles: ProfileSet) -> None:
+    appointment = _appointment()
+    operator = appointment["extension"][0]
+    operator["valueString"] = operator.pop("valueReference")["identifier"]["value"]
+    _assert_issue(profiles.validate(appointment), "Appointment.extension[0].valueString",
+                  "structure")
+
+
+def test_appointment_statuses(profiles: ProfileSet) -> None:
+    appointment = _appointment()
+    appointment["status"] = "done"
+    appointment["participant"][0]["status"] = "declined"
+    issues = profiles.validate(appointment)
+    _assert_issue(issues, "Appointment.status", "code-invalid")
+    _assert_issue(issues, "Appointment.participant[0].status", "value")
+
+
+def test_appointment_participant_identifier_must_be_idnps(profiles: ProfileSet) -> None:
+    appointment = _appointment()
+    appointment["participant"][0]["actor"]["identifier"]["system"] = "urn:oid:1.2.250.1.71.4.2.2"
+    _assert_issue(profiles.validate(appointment),
+                  "Appointment.participant[0].actor.identifier.system", "value")
