@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Flask, Response, redirect
 from sqlalchemy import Engine
 
+from app.accounts.service import sync_regulator
 from app.config import Settings
 from app.db import make_engine
 from app.sas.projection import SasSlotProjection
+from app.sas.regulators import RegulatorRules
 from app.state import AppState
 from app.validation.interceptor import ValidationInterceptor
 
@@ -19,12 +21,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.extensions["agenda"] = AppState(
         settings=settings,
         engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
-        interceptors=[ValidationInterceptor(), SasSlotProjection()],
+        interceptors=[ValidationInterceptor(), RegulatorRules(sync_regulator), SasSlotProjection()],
     )
     from app.fhir import http_errors
     from app.fhir.routes import fhir
+    from app.web import web
 
     app.register_blueprint(fhir)
+    app.register_blueprint(web)
     http_errors.install(app)
 
     @app.get("/")

@@ -63,7 +63,7 @@ def as_transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _load(bundle: dict[str, Any]) -> int:
-    result = transactions.process(state_of(current_app), bundle, "minimal")
+    result = transactions.process(state_of(current_app), bundle, "minimal", "fhir-agenda cli")
     return len(result.get("entry", []))
 
 
@@ -84,3 +84,19 @@ def load_demo_command(days: int) -> None:
 
     count = _load(build_demo_bundle(date.today(), days=days))
     click.echo(f"Demo data loaded: {count} entries")
+
+
+@main.command("reindex")
+def reindex_command() -> None:
+    """Rebuild the search indexes and the SAS projection from the stored resources."""
+    from app.db import write_transaction
+    from app.sas.projection import rebuild
+    from app.storage.indexer import reindex_all
+
+    state = state_of(current_app)
+    settings = state.settings
+    with write_transaction(state.engine) as conn:
+        count = reindex_all(conn, default_tz=settings.default_timezone,
+                            local_base=settings.fhir_base_url)
+        slots = rebuild(conn, settings.default_timezone, settings.fhir_base_url)
+    click.echo(f"{count} resources reindexed, {slots} slots visible to SAS")

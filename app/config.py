@@ -24,8 +24,24 @@ class Settings:
     sql_echo: bool = False
     # Public base URL of our web pages; SAS slots link to `{public_web_url}/agenda/{schedule}`.
     public_web_url: str = "http://127.0.0.1:5000"
+    # Base of the identifier systems of our own technical ids (locations, appointments…).
+    local_identifier_system: str = "https://fhir-agenda.org/identifiers"
     sas_max_practitioners: int = 25
     sas_max_window_hours: int = 72
+    # -- user accounts and web pages --
+    # Signs the Flask session cookie (CSRF token, session token); generated at startup when
+    # unset, which logs out everyone on restart and breaks multi-worker deployments.
+    secret_key: str | None = None
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "no-reply@localhost"
+    password_reset_ttl_minutes: int = 60
+    # A web session unused for this long is refused (health data: keep idle sessions short).
+    session_idle_minutes: int = 120
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -38,6 +54,24 @@ class Settings:
             "max_page_size": int(env.get("FHIR_MAX_PAGE_SIZE", cls.max_page_size)),
             "sql_echo": env.get("SQL_ECHO", "") in {"1", "true", "yes"},
             "public_web_url": env.get("PUBLIC_WEB_URL", cls.public_web_url).rstrip("/"),
+            "local_identifier_system": env.get("LOCAL_IDENTIFIER_SYSTEM",
+                                               cls.local_identifier_system).rstrip("/"),
+            "secret_key": env.get("SECRET_KEY") or None,
+            "smtp_host": env.get("SMTP_HOST", cls.smtp_host),
+            "smtp_port": int(env.get("SMTP_PORT", cls.smtp_port)),
+            "smtp_user": env.get("SMTP_USER") or None,
+            "smtp_password": env.get("SMTP_PASSWORD") or None,
+            "smtp_starttls": _flag(env.get("SMTP_STARTTLS", "")),
+            "smtp_timeout_seconds": float(env.get("SMTP_TIMEOUT", cls.smtp_timeout_seconds)),
+            "mail_from": env.get("MAIL_FROM", cls.mail_from),
+            "password_reset_ttl_minutes": int(env.get("PASSWORD_RESET_TTL_MINUTES",
+                                                      cls.password_reset_ttl_minutes)),
+            "session_idle_minutes": int(env.get("SESSION_IDLE_MINUTES",
+                                                cls.session_idle_minutes)),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() in {"1", "true", "yes", "on"}

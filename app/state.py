@@ -21,10 +21,10 @@ class AppState:
     interceptors: list[Interceptor] = field(default_factory=list)
 
     @contextmanager
-    def writing(self) -> Iterator[Repository]:
+    def writing(self, author: str | None = None) -> Iterator[Repository]:
         """A repository whose writes commit together at the end of the block."""
         with write_transaction(self.engine) as conn:
-            yield Repository(conn, self.settings, self.interceptors)
+            yield Repository(conn, self.settings, self.interceptors, author)
 
     @contextmanager
     def reading(self) -> Iterator[Repository]:

@@ -14,6 +14,9 @@ from app.search.dates import format_instant, utc_now
 from app.search.engine import SearchResult
 from app.storage.repository import Stored
 
+# Who made a version, on the history entry's request (FHIR has no element for it there).
+AUTHOR_EXTENSION = "https://fhir-agenda.org/fhir/StructureDefinition/version-author"
+
 
 def full_url(base: str, stored: Stored) -> str:
     return f"{base}/{stored.resource_type}/{stored.resource_id}"
@@ -87,6 +90,9 @@ def history(total: int, versions: list[Stored], base: str, self_url: str, count:
         url = stored.resource_type if method == "POST" else (
             f"{stored.resource_type}/{stored.resource_id}")
         entry["request"] = {"method": method, "url": url}
+        if stored.author:
+            entry["request"]["extension"] = [{"url": AUTHOR_EXTENSION,
+                                              "valueString": stored.author}]
         created = method == "POST" or stored.version == 1
         entry["response"] = {"status": "204" if stored.deleted else
                              ("201" if created else "200"),

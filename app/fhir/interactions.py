@@ -15,6 +15,7 @@ from app.search.dates import InvalidDate, parse_range
 from app.search.engine import run_search
 from app.search.query import parse_query
 from app.search.registry import SUPPORTED_TYPES
+from app.storage import locks
 from app.storage.repository import Repository, Stored
 
 
@@ -120,11 +121,29 @@ def search(repo: Repository, req: FhirRequest) -> FhirResult:
     return FhirResult(200, bundles.searchset(result, repo.settings.fhir_base_url))
 
 
+def scoped(repo: Repository, resource_type: str, body: dict[str, Any] | None,
+           raw_query: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The criteria of a conditional write, plus those interceptors add for this body
+    (e.g. SAS regulator accounts only match regulator accounts)."""
+    extra: list[tuple[str, str]] = []
+    for interceptor in repo.interceptors:
+        narrowing = getattr(interceptor, "conditional_criteria", None)
+        if narrowing is not None and body is not None:
+            extra.extend(narrowing(resource_type, body))
+    return [*raw_query, *extra]
+
+
 def matches(repo: Repository, resource_type: str, raw_query: list[tuple[str, str]]) -> list[Stored]:
-    """Resources matching a conditional interaction's criteria (unknown parameters fail)."""
+    """Resources matching a conditional interaction's criteria (unknown parameters fail).
+
+    The criteria are locked until the transaction ends, so that identical conditional
+    requests running in parallel take turns instead of both creating a resource.
+    """
     query = parse_query(resource_type, raw_query, strict=True)
     if not query.criteria:
         raise BadRequest("A conditional interaction needs at least one search criterion")
+    locks.hold(repo.conn, resource_type + "?" + "&".join(
+        f"{k}={v}" for k, v in sorted(query.used)))
     query.count, query.includes = 2, []
     return run_search(repo, query).matches
 
@@ -135,7 +154,8 @@ def create(repo: Repository, req: FhirRequest) -> FhirResult:
     resource_type = check_type(req.resource_type)
     body = body_for(req, resource_type)
     if req.if_none_exist:
-        found = matches(repo, resource_type, parse_query_string(req.if_none_exist))
+        found = matches(repo, resource_type, scoped(
+            repo, resource_type, body, parse_query_string(req.if_none_exist)))
         if len(found) > 1:
             raise PreconditionFailed("If-None-Exist matches several resources: "
                                      + ", ".join(f"{s.resource_type}/{s.resource_id}"
@@ -166,7 +186,7 @@ def update(repo: Repository, req: FhirRequest) -> FhirResult:
 
 def _conditional_update(repo: Repository, req: FhirRequest, resource_type: str,
                         body: dict[str, Any]) -> FhirResult:
-    found = matches(repo, resource_type, req.params)
+    found = matches(repo, resource_type, scoped(repo, resource_type, body, req.params))
     if len(found) > 1:
         raise PreconditionFailed("The conditional update matches several resources: "
                                  + ", ".join(f"{s.resource_type}/{s.resource_id}"

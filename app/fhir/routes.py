@@ -50,9 +50,16 @@ def _respond(result: FhirResult) -> Response:
                          wants_pretty(request), result.headers)
 
 
+def client_description() -> str:
+    """Who is calling, as recorded on each version written. Until clients authenticate
+    (certificates, tokens) this is the network address and the software they announce."""
+    agent = request.headers.get("User-Agent", "unknown client")[:200]
+    return f"api-client {request.remote_addr or '?'} ({agent})"
+
+
 def _run(action: Callable[..., FhirResult], req: FhirRequest, *, write: bool) -> Response:
     state = current_state()
-    scope = state.writing() if write else state.reading()
+    scope = state.writing(client_description()) if write else state.reading()
     with scope as repo:
         result = action(repo, req)
     return _respond(result)
@@ -80,7 +87,7 @@ def bundle() -> Response:
     req = _build_request(with_body=True)
     assert req.body is not None
     prefer = _prefer("return") or "minimal"
-    result = transactions.process(current_state(), req.body, prefer)
+    result = transactions.process(current_state(), req.body, prefer, client_description())
     return _respond(FhirResult(200, result))
 
 

@@ -122,8 +122,8 @@ def _resolve_targets(repo: Repository, entries: list[Entry]) -> dict[str, str]:
         if entry.method == "POST":
             resource_type = interactions.check_type(req.resource_type)
             if req.if_none_exist:
-                found = interactions.matches(repo, resource_type,
-                                              parse_query_string(req.if_none_exist))
+                found = interactions.matches(repo, resource_type, interactions.scoped(
+                    repo, resource_type, req.body, parse_query_string(req.if_none_exist)))
                 if len(found) > 1:
                     raise PreconditionFailed(
                         f"Bundle.entry[{entry.index}]: ifNoneExist matches several resources")
@@ -131,7 +131,8 @@ def _resolve_targets(repo: Repository, entries: list[Entry]) -> dict[str, str]:
             entry.resolved_id = entry.existing.resource_id if entry.existing else new_id()
         elif entry.method == "PUT" and req.resource_id is None and req.params:
             resource_type = interactions.check_type(req.resource_type)
-            found = interactions.matches(repo, resource_type, req.params)
+            found = interactions.matches(repo, resource_type, interactions.scoped(
+                repo, resource_type, req.body, req.params))
             if len(found) > 1:
                 raise PreconditionFailed(
                     f"Bundle.entry[{entry.index}]: the conditional update matches several "
@@ -179,10 +180,11 @@ def _entries(bundle: dict[str, Any], base: str, prefer: str) -> list[Entry]:
     return [_parse_entry(i, raw, base, prefer) for i, raw in enumerate(raw_entries)]
 
 
-def transaction(state: AppState, bundle: dict[str, Any], prefer: str) -> dict[str, Any]:
+def transaction(state: AppState, bundle: dict[str, Any], prefer: str,
+                author: str | None = None) -> dict[str, Any]:
     base = state.settings.fhir_base_url
     entries = _entries(bundle, base, prefer)
-    with state.writing() as repo:
+    with state.writing(author) as repo:
         repo.deferred_checks = []
         mapping = _resolve_targets(repo, entries)
         for entry in entries:
@@ -200,13 +202,14 @@ def transaction(state: AppState, bundle: dict[str, Any], prefer: str) -> dict[st
             "entry": [_response(e, e.result) for e in entries if e.result is not None]}
 
 
-def batch(state: AppState, bundle: dict[str, Any], prefer: str) -> dict[str, Any]:
+def batch(state: AppState, bundle: dict[str, Any], prefer: str,
+          author: str | None = None) -> dict[str, Any]:
     base = state.settings.fhir_base_url
     responses: list[dict[str, Any]] = []
     for index, raw in enumerate(bundle.get("entry") or []):
         try:
             entry = _parse_entry(index, raw, base, prefer)
-            with state.writing() as repo:
+            with state.writing(author) as repo:
                 if entry.method == "POST" and entry.request.if_none_exist:
                     _resolve_targets(repo, [entry])
                 entry.result = execute(repo, entry, base)
@@ -216,13 +219,14 @@ def batch(state: AppState, bundle: dict[str, Any], prefer: str) -> dict[str, Any
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
 
 
-def process(state: AppState, bundle: dict[str, Any], prefer: str) -> dict[str, Any]:
+def process(state: AppState, bundle: dict[str, Any], prefer: str,
+            author: str | None = None) -> dict[str, Any]:
     if bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST to the base URL takes a Bundle", expression=["resourceType"])
     kind = bundle.get("type")
     if kind == "transaction":
-        return transaction(state, bundle, prefer)
+        return transaction(state, bundle, prefer, author)
     if kind == "batch":
-        return batch(state, bundle, prefer)
+        return batch(state, bundle, prefer, author)
     raise BadRequest(f"Bundle.type must be batch or transaction, not '{kind}'",
                      expression=["Bundle.type"])

@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select, tuple_
 
 from app.identifiers import IDNPS_SYSTEM
 from app.sas import codes, shape
+from app.sas.regulators import is_regulator
 from app.sas.request import SasSearch
 from app.search.dates import format_instant, utc_now
 from app.search.extract import parse_reference
@@ -89,7 +90,8 @@ class SasAggregator:
             index.c.res_type == "Practitioner", index.c.param == "identifier",
             index.c.system == IDNPS_SYSTEM, index.c.code.in_(identifiers)))
         found = _rows(self.repo, and_(resources.c.res_type == "Practitioner", by_identifier))
-        return {k: v for k, v in found.items() if _active(v)}
+        # Regulator accounts share national ids with agendas but are never effectors.
+        return {k: v for k, v in found.items() if _active(v) and not is_regulator(v)}
 
     def _places(self, practitioners: dict[str, Resource], roles: dict[str, Resource],
                 schedules: dict[str, Resource]) -> list[Place]:
@@ -175,7 +177,9 @@ class SasAggregator:
                       + _local_refs(schedule.get("actor"), "Location", self.base))
         for location_id in candidates:
             stored = around.get(f"Location/{location_id}")
-            shaped = shape.location(stored, location_id) if stored else None
+            shaped = shape.location(stored, location_id,
+                                    self.repo.settings.local_identifier_system + "/location"
+                                    ) if stored else None
             if shaped is not None:
                 return shaped
         log.warning("Practice place %s has no address: its slots are not published to SAS",

@@ -17,7 +17,7 @@ CONTROL_PARAMS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_sum
 IGNORED_CONTROLS = {"_format", "_pretty"}
 MODIFIERS = {
     "token": {"not", "text", "missing"},
-    "uri": {"missing", "below", "above"},
+    "uri": {"missing", "not"},
     "string": {"exact", "contains", "missing"},
     "date": {"missing"},
     "reference": {"missing", "identifier"},

@@ -52,6 +52,7 @@ COMMON: tuple[SearchParam, ...] = (
     _p("_security", "token", "Resource.meta.security", doc="Security labels (SAS slot types)"),
     _p("_tag", "token", "Resource.meta.tag", doc="Tags"),
     _p("_profile", "uri", "Resource.meta.profile", doc="Profiles claimed"),
+    _p("_source", "uri", "Resource.meta.source", doc="Where the resource comes from"),
 )
 
 ANY_ACTOR = ("Practitioner", "PractitionerRole", "Location", "HealthcareService", "Patient",

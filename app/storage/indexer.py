@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete
+import orjson
+from sqlalchemy import Connection, delete, select
 
 from app.search import extract
 from app.search.registry import indexed_params
-from app.storage.schema import INDEX_TABLES
+from app.storage.schema import INDEX_TABLES, resources
 
 
 def index_rows(resource_type: str, resource: dict[str, Any], *, default_tz: str,
@@ -45,3 +46,22 @@ def write(conn: Connection, res_pk: int, rows: dict[str, list[dict[str, Any]]]) 
         if table_rows:
             conn.execute(INDEX_TABLES[name].insert(),
                          [{**row, "res_pk": res_pk} for row in table_rows])
+
+
+def reindex_all(conn: Connection, *, default_tz: str, local_base: str,
+                batch_size: int = 2000) -> int:
+    """Rebuild every index row from the stored resources (after the registry changed)."""
+    count, last_pk = 0, 0
+    while True:
+        rows = conn.execute(
+            select(resources.c.pk, resources.c.res_type, resources.c.content)
+            .where(resources.c.deleted.is_(False), resources.c.pk > last_pk)
+            .order_by(resources.c.pk).limit(batch_size)).all()
+        if not rows:
+            return count
+        for pk, res_type, content in rows:
+            clear(conn, pk)
+            write(conn, pk, index_rows(res_type, orjson.loads(content), default_tz=default_tz,
+                                       local_base=local_base))
+        count += len(rows)
+        last_pk = rows[-1][0]

@@ -36,6 +36,7 @@ class Stored:
     deleted: bool
     content: str | None  # compact JSON, meta included
     method: str | None = None  # the interaction that made this version (history rows only)
+    author: str | None = None  # who made it (history rows only)
 
     @property
     def etag(self) -> str:
@@ -71,10 +72,11 @@ def new_id() -> str:
 
 class Repository:
     def __init__(self, conn: Connection, settings: Settings,
-                 interceptors: Sequence[Interceptor] = ()) -> None:
+                 interceptors: Sequence[Interceptor] = (), author: str | None = None) -> None:
         self.conn = conn
         self.settings = settings
         self.interceptors = interceptors
+        self.author = author  # recorded on every version this repository writes
         # Inside a transaction Bundle, references may point at entries written later:
         # their checks wait here until every entry is written.
         self.deferred_checks: list[tuple[str, dict[str, Any]]] | None = None
@@ -198,7 +200,7 @@ class Repository:
                                       .values(**values))
                 self.conn.execute(insert(resource_versions).values(
                     res_pk=pk, res_type=event.resource_type, res_id=event.resource_id,
-                    method=event.method, **values))
+                    method=event.method, author=self.author, **values))
         except IntegrityError as exc:
             raise Conflict(f"{event.resource_type}/{event.resource_id} was changed by a "
                            "concurrent request; retry") from exc
@@ -246,4 +248,4 @@ def stored_from_row(row: Any) -> Stored:
 
 def version_from_row(row: Any) -> Stored:
     return Stored(row.res_pk, row.res_type, row.res_id, row.version, row.last_updated,
-                  row.deleted, row.content, row.method)
+                  row.deleted, row.content, row.method, row.author)

@@ -52,6 +52,7 @@ resource_versions = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("method", String(8), nullable=False),
     Column("content", Text, nullable=True),
+    Column("author", String(512), nullable=True),  # who made this version
     Index("ix_resource_versions_type_updated", "res_type", "last_updated"),
 )
 
@@ -131,4 +132,60 @@ sas_slot = Table(
     Column("start", DateTime, nullable=False),  # UTC, naive
     Column("fragment", Text, nullable=False),
     Index("ix_sas_slot_schedule_start", "schedule_id", "start"),
+)
+
+# -- user accounts ---------------------------------------------------------------------------
+# People who log in to our web pages. Regulator accounts follow their FHIR Practitioner
+# (INT_R02, see app/accounts/service.py). Only hashes of secrets are stored.
+
+user_accounts = Table(
+    "user_accounts",
+    metadata,
+    Column("pk", PrimaryKeyInt, primary_key=True, autoincrement=True),
+    # FHIR id of the Practitioner behind the account (regulators, practitioners).
+    Column("practitioner_id", String(64), nullable=True),
+    # Lower-cased. Not unique: a deactivated account may keep the address a new one reuses;
+    # uniqueness among active regulators is checked on the FHIR side.
+    Column("email", String(320), nullable=True),
+    Column("family", String(255), nullable=True),
+    Column("given", String(255), nullable=True),
+    Column("role", String(32), nullable=False),  # regulator | staff | practitioner | administrator
+    Column("password_hash", String(255), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("terms_accepted_at", DateTime, nullable=True),  # UTC, naive
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("deactivated_at", DateTime, nullable=True),
+    UniqueConstraint("practitioner_id", name="uq_user_accounts_practitioner_id"),
+    Index("ix_user_accounts_email", "email"),
+)
+
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("pk", PrimaryKeyInt, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False),  # sha256 hex
+    Column("account_pk", PrimaryKeyInt, ForeignKey("user_accounts.pk", ondelete="CASCADE"),
+           nullable=False),
+    # Arrived from SAS (SSO with origin=sas): the only sessions with regulator rights.
+    Column("from_sas", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+    UniqueConstraint("token_hash", name="uq_user_sessions_token_hash"),
+    Index("ix_user_sessions_account", "account_pk"),
+)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("pk", PrimaryKeyInt, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False),  # sha256 hex
+    Column("account_pk", PrimaryKeyInt, ForeignKey("user_accounts.pk", ondelete="CASCADE"),
+           nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime, nullable=True),  # also set when revoked unused
+    UniqueConstraint("token_hash", name="uq_password_resets_token_hash"),
+    Index("ix_password_resets_account", "account_pk"),
 )

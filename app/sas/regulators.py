@@ -1,0 +1,188 @@
+"""Regulator accounts managed by SAS (INT_R02) as FrPractitionerRegul Practitioners.
+
+Hooked into the repository as an interceptor: every write of a regulator Practitioner is
+checked against the profile's rules and the uniqueness of identifiers and emails among
+active accounts, then mirrored into the user account behind it, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+
+from app.fhir.errors import Conflict, Issue, Unprocessable
+from app.identifiers import IDENTIFIER_TYPE_SYSTEM, IDNPS_SYSTEM, SAS_TECHNICAL_SYSTEM
+from app.storage import locks
+from app.storage.repository import Repository, WriteEvent
+from app.storage.schema import resources, search_token
+
+SAS_SOURCE = "urn:oid:1.2.250.1.213.3.6"
+REGULATOR_PROFILE = ("https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/"
+                     "FrPractitionerRegul")
+# Identifier system → the type code it must carry (the two slices of FrPractitionerRegul).
+IDENTIFIER_TYPES = {IDNPS_SYSTEM: "IDNPS", SAS_TECHNICAL_SYSTEM: "INTRN"}
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+Resource = dict[str, Any]
+AccountSync = Callable[[Any, str, Resource | None], None]
+
+
+def is_regulator(resource: Resource | None) -> bool:
+    meta = (resource or {}).get("meta") or {}
+    return meta.get("source") == SAS_SOURCE or REGULATOR_PROFILE in (meta.get("profile") or [])
+
+
+def emails(resource: Resource) -> list[str]:
+    return [str(t["value"]).strip().lower() for t in resource.get("telecom") or []
+            if t.get("system") == "email" and t.get("value")]
+
+
+def _type_code(identifier: Resource) -> str | None:
+    for coding in (identifier.get("type") or {}).get("coding") or []:
+        if coding.get("system") == IDENTIFIER_TYPE_SYSTEM:
+            return coding.get("code")
+    return None
+
+
+def _identifier_issues(resource: Resource) -> list[Issue]:
+    identifiers = resource.get("identifier") or []
+    if not identifiers:
+        return [Issue("required", "Practitioner.identifier: a regulator needs a national id "
+                      f"({IDNPS_SYSTEM}) or a SAS technical id ({SAS_TECHNICAL_SYSTEM})",
+                      expression=["Practitioner.identifier"])]
+    issues, seen = [], set()
+    for index, identifier in enumerate(identifiers):
+        where = f"Practitioner.identifier[{index}]"
+        system, value = identifier.get("system"), identifier.get("value")
+        expected = IDENTIFIER_TYPES.get(system)
+        if expected is None:
+            issues.append(Issue("value", f"{where}.system: '{system}' is neither {IDNPS_SYSTEM} "
+                                f"nor {SAS_TECHNICAL_SYSTEM}", expression=[f"{where}.system"]))
+            continue
+        if system in seen:
+            issues.append(Issue("structure", f"{where}: only one identifier per system",
+                                expression=[where]))
+        seen.add(system)
+        if _type_code(identifier) != expected:
+            issues.append(Issue("value", f"{where}.type: must be {IDENTIFIER_TYPE_SYSTEM}"
+                                f"#{expected} for {system}", expression=[f"{where}.type"]))
+        if not value:
+            issues.append(Issue("required", f"{where}.value is required",
+                                expression=[f"{where}.value"]))
+        elif system == SAS_TECHNICAL_SYSTEM and not _is_uuid(str(value)):
+            issues.append(Issue("value", f"{where}.value: a SAS technical id is a UUID",
+                                expression=[f"{where}.value"]))
+    return issues
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def rule_issues(resource: Resource) -> list[Issue]:
+    """What breaks FrPractitionerRegul (and INT_R02's mandatory elements)."""
+    issues = _identifier_issues(resource)
+    if not isinstance(resource.get("active"), bool):
+        issues.append(Issue("required", "Practitioner.active (true or false) is required",
+                            expression=["Practitioner.active"]))
+    names = resource.get("name") or []
+    if not any(n.get("family") and n.get("given") for n in names):
+        issues.append(Issue("required", "Practitioner.name needs a family and a given name",
+                            expression=["Practitioner.name"]))
+    for index, telecom in enumerate(resource.get("telecom") or []):
+        where = f"Practitioner.telecom[{index}]"
+        if telecom.get("system") != "email":
+            issues.append(Issue("value", f"{where}.system: a regulator's telecom is an email",
+                                expression=[f"{where}.system"]))
+        elif not EMAIL_RE.match(str(telecom.get("value") or "")):
+            issues.append(Issue("value", f"{where}.value: '{telecom.get('value')}' is not an "
+                                "email address", expression=[f"{where}.value"]))
+    if not emails(resource):
+        issues.append(Issue("required", "Practitioner.telecom: an email is required",
+                            expression=["Practitioner.telecom"]))
+    return issues
+
+
+def _active_regulators_holding(repo: Repository, resource_id: str, condition: Any) -> list[str]:
+    owners = select(search_token.c.res_pk).where(
+        search_token.c.res_type == "Practitioner", condition)
+    rows = repo.conn.execute(select(resources.c.res_id, resources.c.content).where(
+        resources.c.pk.in_(owners), resources.c.deleted.is_(False),
+        resources.c.res_id != resource_id)).all()
+    return [res_id for res_id, content in rows
+            if (other := orjson.loads(content)).get("active") is True and is_regulator(other)]
+
+
+def _conflicts(repo: Repository, resource_id: str, resource: Resource) -> list[Issue]:
+    issues = []
+    for index, identifier in enumerate(resource.get("identifier") or []):
+        holders = _active_regulators_holding(repo, resource_id, (
+            (search_token.c.param == "identifier")
+            & (search_token.c.system == identifier.get("system"))
+            & (search_token.c.code == str(identifier.get("value")))))
+        if holders:
+            issues.append(Issue("duplicate", f"{identifier.get('system')}|"
+                                f"{identifier.get('value')} already belongs to the active "
+                                f"account Practitioner/{holders[0]}",
+                                expression=[f"Practitioner.identifier[{index}]"]))
+    for email in emails(resource):
+        holders = _active_regulators_holding(repo, resource_id, (
+            (search_token.c.param == "telecom") & (search_token.c.system == "email")
+            & (func.lower(search_token.c.code) == email)))
+        if holders:
+            issues.append(Issue("duplicate", f"The email {email} already belongs to the active "
+                                f"account Practitioner/{holders[0]}",
+                                expression=["Practitioner.telecom"]))
+    return issues
+
+
+class RegulatorRules:
+    """Interceptor: profile rules, uniqueness among active accounts, account mirroring."""
+
+    def __init__(self, sync_account: AccountSync | None = None) -> None:
+        self.sync_account = sync_account
+
+    def before_write(self, repo: Repository, event: WriteEvent) -> None:
+        if event.resource_type != "Practitioner" or not is_regulator(event.resource):
+            return
+        resource = event.resource or {}
+        issues = rule_issues(resource)
+        if issues:
+            raise Unprocessable("This regulator account breaks FrPractitionerRegul",
+                                issues=issues)
+        if resource.get("active") is not True:
+            return  # a deactivated account frees its identifiers and email
+        # Two accounts claiming the same id or email at once must take turns.
+        locks.hold(repo.conn, *(f"regulator-id:{i.get('system')}|{i.get('value')}"
+                                for i in resource.get("identifier") or []),
+                   *(f"regulator-email:{e}" for e in emails(resource)))
+        conflicts = _conflicts(repo, event.resource_id, resource)
+        if conflicts:
+            raise Conflict("An active regulator account already holds this identity",
+                           issues=conflicts)
+
+    def conditional_criteria(self, resource_type: str, body: Resource) -> list[tuple[str, str]]:
+        """Extra criteria for conditional writes: SAS's `PUT Practitioner?identifier=…` of a
+        regulator must never land on the agenda Practitioner of a doctor with the same RPPS,
+        nor an agenda's update on a regulator account."""
+        if resource_type != "Practitioner":
+            return []
+        if is_regulator(body):
+            return [("_source", SAS_SOURCE)]
+        return [("_source:not", SAS_SOURCE)]
+
+    def after_write(self, repo: Repository, event: WriteEvent) -> None:
+        if event.resource_type != "Practitioner" or self.sync_account is None:
+            return
+        was_regulator = event.previous is not None and is_regulator(event.previous.as_dict())
+        if is_regulator(event.resource) or was_regulator:
+            self.sync_account(repo.conn, event.resource_id, event.resource)
