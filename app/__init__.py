@@ -11,6 +11,8 @@ from app.db import make_engine
 from app.sas.projection import SasSlotProjection
 from app.sas.regulators import RegulatorRules
 from app.state import AppState
+from app.subscriptions.rest_hook import SubscriptionMatcher, SubscriptionRules
+from app.subscriptions.sas_notifier import SasNotifier
 from app.validation.interceptor import ValidationInterceptor
 
 
@@ -21,14 +23,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.extensions["agenda"] = AppState(
         settings=settings,
         engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
-        interceptors=[ValidationInterceptor(), RegulatorRules(sync_regulator), SasSlotProjection()],
+        # Order matters: rules and validation first, then what reacts to the stored version.
+        interceptors=[ValidationInterceptor(), SubscriptionRules(), RegulatorRules(sync_regulator),
+                      SasSlotProjection(), SasNotifier(), SubscriptionMatcher()],
     )
     from app.fhir import http_errors
     from app.fhir.routes import fhir
+    from app.subscriptions.admin import admin
     from app.web import web
 
     app.register_blueprint(fhir)
     app.register_blueprint(web)
+    app.register_blueprint(admin)
     http_errors.install(app)
 
     @app.get("/")

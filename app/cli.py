@@ -100,3 +100,53 @@ def reindex_command() -> None:
                             local_base=settings.fhir_base_url)
         slots = rebuild(conn, settings.default_timezone, settings.fhir_base_url)
     click.echo(f"{count} resources reindexed, {slots} slots visible to SAS")
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Deliver what is due, then exit")
+def worker_command(once: bool) -> None:
+    """Deliver queued notifications (SAS, Subscriptions); run one or more anywhere."""
+    from app.subscriptions.worker import Worker, serve_forever
+
+    state = state_of(current_app)
+    if once:
+        click.echo(f"{Worker(state).run(once=True)} messages handled")
+    else:
+        serve_forever(state)
+
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """Inspect and replay queued notifications."""
+
+
+@outbox_group.command("list")
+@click.option("--status", default="pending,delivering,parked", show_default=True)
+@click.option("--limit", default=100, show_default=True)
+def outbox_list(status: str, limit: int) -> None:
+    from app.subscriptions import outbox
+
+    with state_of(current_app).engine.connect() as conn:
+        counts = outbox.counts(conn)
+        rows = outbox.listing(conn, tuple(status.split(",")), limit)
+    click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty")
+    for row in rows:
+        retrying = " (retrying)" if row["status"] == "pending" and row["attempts"] else ""
+        click.echo(f"#{row['pk']} {row['status']}{retrying} attempts={row['attempts']} "
+                   f"{row['method']} {row['url']} next={row['next_attempt_at']:%Y-%m-%d %H:%M:%S}"
+                   f" last={row['last_status']} {(row['last_error'] or '')[:120]}")
+
+
+@outbox_group.command("replay")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every parked message")
+def outbox_replay(ids: tuple[int, ...], replay_all: bool) -> None:
+    """Put parked messages back in the queue."""
+    from app.db import write_transaction
+    from app.subscriptions import outbox
+
+    if not ids and not replay_all:
+        raise click.UsageError("Give message ids or --all")
+    with write_transaction(state_of(current_app).engine) as conn:
+        count = outbox.replay(conn, list(ids) or None)
+    click.echo(f"{count} parked messages queued again")

@@ -42,6 +42,20 @@ class Settings:
     password_reset_ttl_minutes: int = 60
     # A web session unused for this long is refused (health data: keep idle sessions short).
     session_idle_minutes: int = 120
+    # -- notifications (outbox, SAS notifier, Subscriptions) --
+    # SAS's FHIR base (e.g. https://…/fhir); unset = appointments are not sent to SAS.
+    sas_base_url: str | None = None
+    sas_client_cert: str | None = None  # PEM certificate presented to SAS (mutual TLS)
+    sas_client_key: str | None = None
+    sas_ca_bundle: str | None = None  # CAs that sign SAS's server certificate (IGC-Santé)
+    outbound_timeout_seconds: float = 10.0
+    outbox_base_delay_seconds: float = 1.0
+    outbox_max_delay_seconds: float = 300.0
+    # After this long without success a message is parked (kept, visible, replayable).
+    outbox_give_up_hours: float = 72.0
+    subscription_error_threshold: int = 5  # consecutive failures before status=error
+    worker_poll_seconds: float = 0.2
+    admin_token: str | None = None  # bearer token of the read-only admin endpoints
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -68,6 +82,23 @@ class Settings:
                                                       cls.password_reset_ttl_minutes)),
             "session_idle_minutes": int(env.get("SESSION_IDLE_MINUTES",
                                                 cls.session_idle_minutes)),
+            "sas_base_url": (env.get("SAS_BASE_URL") or "").rstrip("/") or None,
+            "sas_client_cert": env.get("SAS_CLIENT_CERT") or None,
+            "sas_client_key": env.get("SAS_CLIENT_KEY") or None,
+            "sas_ca_bundle": env.get("SAS_CA_BUNDLE") or None,
+            "outbound_timeout_seconds": float(env.get("OUTBOUND_TIMEOUT_SECONDS",
+                                                      cls.outbound_timeout_seconds)),
+            "outbox_base_delay_seconds": float(env.get("OUTBOX_BASE_DELAY_SECONDS",
+                                                       cls.outbox_base_delay_seconds)),
+            "outbox_max_delay_seconds": float(env.get("OUTBOX_MAX_DELAY_SECONDS",
+                                                      cls.outbox_max_delay_seconds)),
+            "outbox_give_up_hours": float(env.get("OUTBOX_GIVE_UP_HOURS",
+                                                  cls.outbox_give_up_hours)),
+            "subscription_error_threshold": int(env.get("SUBSCRIPTION_ERROR_THRESHOLD",
+                                                        cls.subscription_error_threshold)),
+            "worker_poll_seconds": float(env.get("WORKER_POLL_SECONDS",
+                                                 cls.worker_poll_seconds)),
+            "admin_token": env.get("ADMIN_TOKEN") or None,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

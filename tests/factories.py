@@ -79,6 +79,12 @@ def minimal(resource_type: str, refs: dict[str, str]) -> Resource:
             "participant": [{"actor": {"reference": f"Patient/{refs.get('Patient', 'missing')}"},
                              "status": "accepted"}],
         },
+        "Subscription": {
+            "resourceType": "Subscription", "status": "requested", "reason": "Suivi des RDV",
+            "criteria": "Appointment?status=booked",
+            "channel": {"type": "rest-hook", "endpoint": "https://agenda.example/hook",
+                        "payload": "application/fhir+json"},
+        },
     }
     return builders[resource_type]
 

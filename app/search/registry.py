@@ -20,6 +20,7 @@ SUPPORTED_TYPES: tuple[str, ...] = (
     "Slot",
     "Appointment",
     "Patient",
+    "Subscription",
 )
 
 SPEC_BASE = "http://hl7.org/fhir/SearchParameter/"
@@ -84,6 +85,14 @@ def _person(resource_type: str) -> tuple[SearchParam, ...]:
 
 
 PARAMS: dict[str, tuple[SearchParam, ...]] = {
+    "Subscription": (
+        _p("status", "token", "Subscription.status"),
+        _p("type", "token", "Subscription.channel.type"),
+        _p("url", "uri", "Subscription.channel.endpoint"),
+        _p("payload", "token", "Subscription.channel.payload"),
+        _p("criteria", "string", "Subscription.criteria"),
+        _p("contact", "token", "Subscription.contact"),
+    ),
     "Practitioner": _person("Practitioner"),
     "Patient": (
         *_person("Patient"),

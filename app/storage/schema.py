@@ -189,3 +189,34 @@ password_resets = Table(
     UniqueConstraint("token_hash", name="uq_password_resets_token_hash"),
     Index("ix_password_resets_account", "account_pk"),
 )
+
+# -- notifications ---------------------------------------------------------------------------
+# Transactional outbox: a change and the HTTP requests that announce it commit together; the
+# delivery worker sends them afterwards, in order per `ordering_key`.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("pk", PrimaryKeyInt, primary_key=True, autoincrement=True),
+    Column("subscriber", String(128), nullable=False),  # "sas" or "Subscription/<id>"
+    Column("ordering_key", String(256), nullable=False),  # messages of one key go in order
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("headers", Text, nullable=False),  # JSON object
+    Column("body", Text, nullable=True),
+    # Sent instead of method/url when retrying, so that a retry cannot create twice.
+    Column("retry_method", String(8), nullable=True),
+    Column("retry_url", String(2048), nullable=True),
+    Column("status", String(16), nullable=False),  # pending|delivering|delivered|parked|superseded
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("lease_until", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("delivered_at", DateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_key", "ordering_key", "pk"),
+)

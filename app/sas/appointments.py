@@ -1,0 +1,119 @@
+"""FrAppointmentSAS: how an appointment booked by a regulator is told to SAS (INT_R03)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from app.identifiers import (
+    IDENTIFIER_TYPE_SYSTEM,
+    IDNPS_SYSTEM,
+    SAS_TECHNICAL_SYSTEM,
+    idnps,
+)
+from app.sas.regulators import is_regulator
+from app.search.extract import parse_reference
+from app.storage.schema import resources
+
+OPERATOR_EXTENSION = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
+APPOINTMENT_PROFILE = "http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"
+# Our statuses → the four SAS follows; others (proposed, pending, waitlist) are not told.
+SAS_STATUS = {"booked": "booked", "arrived": "booked", "checked-in": "booked",
+              "fulfilled": "fulfilled", "noshow": "noshow", "cancelled": "cancelled",
+              "entered-in-error": "cancelled"}
+
+Resource = dict[str, Any]
+
+
+def _load(conn: Connection, reference: str | None, base: str) -> Resource | None:
+    if not reference:
+        return None
+    kind, res_id, url = parse_reference(reference, base)
+    if kind is None or res_id is None or url is not None:
+        return None
+    row = conn.execute(select(resources.c.content).where(
+        resources.c.res_type == kind, resources.c.res_id == res_id,
+        resources.c.deleted.is_(False))).first()
+    return orjson.loads(row[0]) if row else None
+
+
+def _typed(system: str, code: str, value: str) -> Resource:
+    return {"type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": code}]},
+            "system": system, "value": value}
+
+
+def operator(conn: Connection, appointment: Resource, base: str) -> Resource | None:
+    """The active regulator account named by the FrAppointmentOperator extension."""
+    for extension in appointment.get("extension") or []:
+        if extension.get("url") != OPERATOR_EXTENSION:
+            continue
+        reference = (extension.get("valueReference") or {}).get("reference")
+        practitioner = _load(conn, reference, base)
+        if practitioner and is_regulator(practitioner) and practitioner.get("active") is True:
+            return practitioner
+    return None
+
+
+def operator_identifier(regulator: Resource) -> Resource | None:
+    """National id when the regulator has one, else the SAS technical id."""
+    identifiers = {i.get("system"): i.get("value") for i in regulator.get("identifier") or []}
+    if identifiers.get(IDNPS_SYSTEM):
+        return _typed(IDNPS_SYSTEM, "IDNPS", idnps(str(identifiers[IDNPS_SYSTEM])))
+    if identifiers.get(SAS_TECHNICAL_SYSTEM):
+        return _typed(SAS_TECHNICAL_SYSTEM, "INTRN", str(identifiers[SAS_TECHNICAL_SYSTEM]))
+    return None
+
+
+def _effectors(conn: Connection, appointment: Resource, base: str,
+               regulator_id: str) -> list[Resource]:
+    found = []
+    for participant in appointment.get("participant") or []:
+        reference = (participant.get("actor") or {}).get("reference", "")
+        actor = _load(conn, reference, base)
+        if actor and actor.get("resourceType") == "PractitionerRole":
+            actor = _load(conn, (actor.get("practitioner") or {}).get("reference"), base)
+        if not actor or actor.get("resourceType") != "Practitioner" or (
+                actor.get("id") == regulator_id or is_regulator(actor)):
+            continue
+        for identifier in actor.get("identifier") or []:
+            if identifier.get("system") == IDNPS_SYSTEM and identifier.get("value"):
+                found.append({"actor": {"identifier": _typed(
+                    IDNPS_SYSTEM, "IDNPS", idnps(str(identifier["value"])))},
+                    "status": "accepted"})
+                break
+    return found
+
+
+def technical_id(appointment_id: str, base: str) -> str:
+    """One stable UUID per appointment, derived from its address on this server."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{base}/Appointment/{appointment_id}"))
+
+
+def sas_appointment(conn: Connection, appointment: Resource, base: str,
+                    identifier_system: str) -> Resource | None:
+    """The FrAppointmentSAS to send, or None when SAS has nothing to know of it."""
+    regulator = operator(conn, appointment, base)
+    status = SAS_STATUS.get(appointment.get("status", ""))
+    if regulator is None or status is None:
+        return None
+    operator_id = operator_identifier(regulator)
+    effectors = _effectors(conn, appointment, base, regulator["id"])
+    if operator_id is None or not effectors or not appointment.get("start"):
+        return None
+    shaped: Resource = {
+        "resourceType": "Appointment",
+        "meta": {"profile": [APPOINTMENT_PROFILE]},
+        "extension": [{"url": OPERATOR_EXTENSION, "valueReference": {"identifier": operator_id}}],
+        "identifier": [{"system": identifier_system,
+                        "value": technical_id(appointment["id"], base)}],
+        "status": status,
+        "start": appointment["start"],
+        "end": appointment.get("end") or appointment["start"],
+    }
+    if appointment.get("created"):
+        shaped["created"] = appointment["created"]
+    shaped["participant"] = effectors
+    return shaped

@@ -1,0 +1,1 @@
+"""Notifications: transactional outbox, SAS notifier, FHIR R4 Subscriptions, delivery worker."""

@@ -1,0 +1,45 @@
+"""Read-only admin view of deliveries: what is pending, retrying or parked, and why."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.state import current_state
+from app.subscriptions import outbox
+
+admin = Blueprint("admin", __name__, url_prefix="/admin")
+STATUSES = ("pending", "delivering", "parked", "delivered", "superseded")
+
+
+@admin.before_request
+def _require_admin_token() -> Response | None:
+    token = current_state().settings.admin_token
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token:
+        return _refuse(403, "The admin endpoints are disabled: set ADMIN_TOKEN to use them")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return _refuse(401, "A valid admin bearer token is required")
+    return None
+
+
+def _refuse(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+@admin.get("/outbox")
+def outbox_view() -> Response:
+    wanted = tuple(s for s in request.args.get("status", "pending,delivering,parked").split(",")
+                   if s in STATUSES) or ("pending", "delivering", "parked")
+    limit = min(int(request.args.get("limit", "100") or 100), 1000)
+    with current_state().engine.connect() as conn:
+        messages = outbox.listing(conn, wanted, limit)
+        totals = outbox.counts(conn)
+    for message in messages:
+        for key in ("next_attempt_at", "created_at"):
+            message[key] = message[key].isoformat() + "Z" if message[key] else None
+        message["retrying"] = message["status"] == "pending" and message["attempts"] > 0
+    return jsonify({"counts": totals, "messages": messages})

@@ -1,0 +1,139 @@
+"""FHIR R4 Subscriptions (rest-hook) for third-party agendas.
+
+`SubscriptionRules` checks Subscription resources when they are written and activates them.
+`SubscriptionMatcher` runs, inside every write transaction, each active Subscription's
+criteria against the changed resource with the search engine itself (criteria + `_id`),
+and queues a notification for each match in the outbox. R4 has no handshake or heartbeat
+(they arrive with R4B/R5 topic-based subscriptions), so none is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from sqlalchemy import select
+
+from app.fhir.errors import FhirError, Issue, Unprocessable
+from app.search.engine import run_search
+from app.search.query import parse_query
+from app.search.registry import SUPPORTED_TYPES
+from app.storage.repository import Repository, WriteEvent
+from app.storage.schema import resources, search_token
+from app.subscriptions import outbox
+
+PAYLOADS = {"application/fhir+json", "application/json", "application/json+fhir"}
+
+Resource = dict[str, Any]
+
+
+def split_criteria(criteria: str) -> tuple[str, list[tuple[str, str]]]:
+    resource_type, _, query = criteria.strip().partition("?")
+    return resource_type, parse_qsl(query, keep_blank_values=True)
+
+
+def _issues(subscription: Resource) -> list[Issue]:
+    issues = []
+    channel = subscription.get("channel") or {}
+    if channel.get("type") != "rest-hook":
+        issues.append(Issue("not-supported", "Subscription.channel.type: only rest-hook is "
+                            "supported", expression=["Subscription.channel.type"]))
+    endpoint = str(channel.get("endpoint") or "")
+    if not endpoint.startswith(("https://", "http://")):
+        issues.append(Issue("required", "Subscription.channel.endpoint: an http(s) URL is "
+                            "required", expression=["Subscription.channel.endpoint"]))
+    payload = channel.get("payload")
+    if payload is not None and payload.split(";")[0].strip() not in PAYLOADS:
+        issues.append(Issue("not-supported", f"Subscription.channel.payload: '{payload}' is not "
+                            "supported (application/fhir+json or none)",
+                            expression=["Subscription.channel.payload"]))
+    for index, header in enumerate(channel.get("header") or []):
+        where = f"Subscription.channel.header[{index}]"
+        if ":" not in header:
+            issues.append(Issue("value", f"{where}: expected 'Name: value'",
+                                expression=[where]))
+    resource_type, params = split_criteria(str(subscription.get("criteria") or ""))
+    if resource_type not in SUPPORTED_TYPES or resource_type == "Subscription":
+        issues.append(Issue("value", f"Subscription.criteria: '{resource_type}' is not a "
+                            "resource type this server notifies about",
+                            expression=["Subscription.criteria"]))
+    else:
+        try:
+            parse_query(resource_type, params, strict=True)
+        except FhirError as error:
+            issues.append(Issue("value", f"Subscription.criteria: {error}",
+                                expression=["Subscription.criteria"]))
+    return issues
+
+
+class SubscriptionRules:
+    def before_write(self, repo: Repository, event: WriteEvent) -> None:
+        if event.resource_type != "Subscription" or event.resource is None:
+            return
+        issues = _issues(event.resource)
+        if issues:
+            raise Unprocessable("This Subscription cannot be served", issues=issues)
+        if event.resource.get("status") == "requested":
+            event.resource["status"] = "active"  # accepted: the server activates it
+
+    def after_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None
+
+
+def _active_subscriptions(repo: Repository) -> list[Resource]:
+    active = select(search_token.c.res_pk).where(
+        search_token.c.res_type == "Subscription", search_token.c.param == "status",
+        search_token.c.code == "active")
+    rows = repo.conn.execute(select(resources.c.content).where(
+        resources.c.pk.in_(active), resources.c.deleted.is_(False)))
+    return [orjson.loads(content) for (content,) in rows]
+
+
+def _headers(subscription: Resource) -> dict[str, str]:
+    headers = {}
+    for line in (subscription.get("channel") or {}).get("header") or []:
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+class SubscriptionMatcher:
+    def before_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None
+
+    def after_write(self, repo: Repository, event: WriteEvent) -> None:
+        if event.resource is None or event.stored is None or event.resource_type in {
+                "Subscription"}:
+            return
+        for subscription in _active_subscriptions(repo):
+            resource_type, params = split_criteria(subscription.get("criteria", ""))
+            if resource_type != event.resource_type:
+                continue
+            query = parse_query(resource_type, [*params, ("_id", event.resource_id)])
+            query.count = 1
+            if run_search(repo, query).total == 0:
+                continue
+            self._queue(repo, subscription, event)
+
+    @staticmethod
+    def _queue(repo: Repository, subscription: Resource, event: WriteEvent) -> None:
+        assert event.stored is not None
+        channel = subscription.get("channel") or {}
+        endpoint = str(channel["endpoint"]).rstrip("/")
+        headers = _headers(subscription)
+        common = {"subscriber": f"Subscription/{subscription['id']}",
+                  "ordering_key": f"Subscription/{subscription['id']}:"
+                                  f"{event.resource_type}/{event.resource_id}",
+                  "resource_type": event.resource_type, "resource_id": event.resource_id,
+                  "version": event.stored.version}
+        if channel.get("payload"):
+            # R4 rest-hook with payload: the resource is PUT at [endpoint]/[type]/[id].
+            headers.setdefault("Content-Type", channel["payload"])
+            outbox.enqueue(repo.conn, method="PUT", supersede=True, headers=headers,
+                           url=f"{endpoint}/{event.resource_type}/{event.resource_id}",
+                           body=event.stored.content, **common)
+        else:
+            # Without payload: an empty POST telling the client to come and search.
+            outbox.enqueue(repo.conn, method="POST", url=endpoint, headers=headers,
+                           body=None, **common)

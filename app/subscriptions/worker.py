@@ -1,0 +1,123 @@
+"""The delivery worker: claim, send, record; as many processes and hosts as needed.
+
+Each claim is its own short transaction (a lease, so a killed worker's message comes back),
+the HTTP call happens outside any transaction, and the outcome is recorded in another.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from datetime import timedelta
+
+import orjson
+
+from app.db import write_transaction
+from app.search.dates import utc_now
+from app.state import AppState
+from app.storage.repository import Repository
+from app.subscriptions import outbox
+from app.subscriptions.delivery import Delivery, Result
+from app.subscriptions.outbox import Message
+
+log = logging.getLogger(__name__)
+WORKER_AUTHOR = "subscription-worker"
+
+
+def backoff(attempts: int, base: float, ceiling: float, rng: random.Random) -> timedelta:
+    """Exponential backoff with full jitter around the nominal delay (0.5×–1.5×)."""
+    nominal = min(ceiling, base * (2 ** max(0, attempts - 1)))
+    return timedelta(seconds=nominal * rng.uniform(0.5, 1.5))
+
+
+class Worker:
+    def __init__(self, state: AppState, *, rng: random.Random | None = None) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.delivery = Delivery(state.settings)
+        self.rng = rng or random.Random()
+        self.stopping = threading.Event()
+        timeout = self.settings.outbound_timeout_seconds
+        self.lease = timedelta(seconds=2 * timeout + 5)
+
+    def run(self, *, once: bool = False) -> int:
+        """Deliver until stopped (or, with once, until nothing is due). Returns the count."""
+        handled = 0
+        try:
+            while not self.stopping.is_set():
+                if self.step():
+                    handled += 1
+                elif once:
+                    break
+                else:
+                    self.stopping.wait(self.settings.worker_poll_seconds)
+        finally:
+            self.delivery.close()
+        return handled
+
+    def step(self) -> bool:
+        with write_transaction(self.state.engine) as conn:
+            message = outbox.claim(conn, self.lease)
+        if message is None:
+            return False
+        result = self.delivery.send(message)
+        with self.state.writing(WORKER_AUTHOR) as repo:
+            self._record(repo, message, result)
+        return True
+
+    def _record(self, repo: Repository, message: Message, result: Result) -> None:
+        conn = repo.conn
+        if result.ok:
+            outbox.delivered(conn, message.pk, result.status or 200)
+            self._subscription_health(repo, message, None)
+            return
+        horizon = message.created_at + timedelta(hours=self.settings.outbox_give_up_hours)
+        if not result.retryable:
+            log.warning("Parking outbox message %s (%s): %s", message.pk, message.url,
+                        result.detail[:200])
+            outbox.park(conn, message.pk, result.detail, result.status)
+        elif utc_now() >= horizon:
+            log.warning("Giving up on outbox message %s after %s attempts", message.pk,
+                        message.attempts)
+            outbox.park(conn, message.pk, f"gave up: {result.detail}", result.status)
+        else:
+            delay = backoff(message.attempts, self.settings.outbox_base_delay_seconds,
+                            self.settings.outbox_max_delay_seconds, self.rng)
+            if result.retry_after:
+                delay = max(delay, timedelta(seconds=result.retry_after))
+            outbox.retry_later(conn, message.pk, delay, result.detail, result.status)
+        self._subscription_health(repo, message, result)
+
+    def _subscription_health(self, repo: Repository, message: Message,
+                             failure: Result | None) -> None:
+        """R4: a Subscription that keeps failing goes to status error (and back when
+        deliveries succeed again)."""
+        if not message.subscriber.startswith("Subscription/"):
+            return
+        subscription_id = message.subscriber.split("/", 1)[1]
+        stored = repo.find("Subscription", subscription_id)
+        if stored is None or stored.deleted:
+            return
+        subscription = orjson.loads(stored.content or "{}")
+        if failure is None and subscription.get("status") == "error":
+            subscription["status"] = "active"
+            subscription.pop("error", None)
+        elif (failure is not None and subscription.get("status") == "active"
+              and message.attempts >= self.settings.subscription_error_threshold):
+            subscription["status"] = "error"
+            subscription["error"] = f"Delivery to {message.url} failed {message.attempts} " \
+                                    f"times: {failure.detail[:300]}"
+        else:
+            return
+        repo.update("Subscription", subscription_id, subscription)
+
+
+def serve_forever(state: AppState) -> None:
+    """Run until SIGTERM/SIGINT; the message in flight is finished, then the worker exits."""
+    worker = Worker(state)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stopping.set())
+    log.info("Delivery worker started (poll every %.2fs)", state.settings.worker_poll_seconds)
+    worker.run()
