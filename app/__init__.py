@@ -6,6 +6,7 @@ from flask import Flask, Response, redirect
 from sqlalchemy import Engine
 
 from app.accounts.service import sync_regulator
+from app.audit.trail import AuditTrail
 from app.config import Settings
 from app.db import make_engine
 from app.sas.projection import SasSlotProjection
@@ -25,7 +26,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
         # Order matters: rules and validation first, then what reacts to the stored version.
         interceptors=[ValidationInterceptor(), SubscriptionRules(), RegulatorRules(sync_regulator),
-                      SasSlotProjection(), SasNotifier(), SubscriptionMatcher()],
+                      SasSlotProjection(), SasNotifier(), SubscriptionMatcher(), AuditTrail()],
     )
     from app.fhir import http_errors
     from app.fhir.routes import fhir

@@ -21,10 +21,13 @@ class AppState:
     interceptors: list[Interceptor] = field(default_factory=list)
 
     @contextmanager
-    def writing(self, author: str | None = None) -> Iterator[Repository]:
+    def writing(self, author: str | None = None,
+                address: str | None = None) -> Iterator[Repository]:
         """A repository whose writes commit together at the end of the block."""
         with write_transaction(self.engine) as conn:
-            yield Repository(conn, self.settings, self.interceptors, author)
+            repo = Repository(conn, self.settings, self.interceptors, author)
+            repo.client_address = address
+            yield repo
 
     @contextmanager
     def reading(self) -> Iterator[Repository]:

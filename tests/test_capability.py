@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.search.registry import SUPPORTED_TYPES, params_for
+from app.search.registry import READ_ONLY_TYPES, SUPPORTED_TYPES, params_for
 from tests.factories import (
     FHIR_JSON,
     assert_outcome,
@@ -81,15 +81,24 @@ def test_type_interactions_and_flags(capability, resource_type):
     codes = [i["code"] for i in resource["interaction"]]
     assert len(codes) == len(set(codes))
     assert set(codes) <= TYPE_INTERACTIONS
-    assert set(codes) >= {"read", "vread", "update", "delete", "history-instance",
-                          "history-type", "create", "search-type"}
+    reads = {"read", "vread", "history-instance", "history-type", "search-type"}
+    writes = {"update", "delete", "create"}
     assert resource["versioning"] in {"versioned", "versioned-update"}
     assert resource["readHistory"] is True
+    assert resource["profile"] == f"http://hl7.org/fhir/StructureDefinition/{resource_type}"
+    if resource_type in READ_ONLY_TYPES:
+        # Written by the server only (the audit trail): no write is advertised.
+        assert set(codes) == reads
+        assert resource["updateCreate"] is False
+        assert resource["conditionalCreate"] is False
+        assert resource["conditionalUpdate"] is False
+        assert resource["conditionalDelete"] == "not-supported"
+        return
+    assert set(codes) >= reads | writes
     assert resource["updateCreate"] is True
     assert resource["conditionalCreate"] is True
     assert resource["conditionalUpdate"] is True
     assert resource["conditionalDelete"] in {"single", "multiple"}
-    assert resource["profile"] == f"http://hl7.org/fhir/StructureDefinition/{resource_type}"
 
 
 @pytest.mark.parametrize("resource_type", SUPPORTED_TYPES)
@@ -137,6 +146,10 @@ def _prerequisites(client) -> dict[str, str]:
 def _exercise(client, resource_type: str, refs: dict[str, str]) -> dict[str, Callable[[], None]]:
     """One check per interaction code, run in the order of this dict."""
     state: dict[str, Any] = {}
+    if resource_type in READ_ONLY_TYPES:
+        # Nobody may create one; the prerequisites' own writes were recorded as some.
+        state["resource"] = body(client.get(f"/fhir/{resource_type}?_count=1"))["entry"][0][
+            "resource"]
 
     def do_create() -> None:
         response = send(client, "POST", resource_type, minimal(resource_type, refs))
@@ -235,3 +248,17 @@ def test_metadata_negotiation(client):
         "application/json+fhir")
     assert_outcome(client.get("/fhir/metadata", headers={"Accept": "application/fhir+xml"}),
                    406)
+
+
+@pytest.mark.parametrize("resource_type", sorted(READ_ONLY_TYPES))
+def test_read_only_types_refuse_every_write(client, resource_type):
+    existing = _exercise(client, resource_type, _prerequisites(client)) and body(
+        client.get(f"/fhir/{resource_type}?_count=1"))["entry"][0]["resource"]
+    attempts = [send(client, "POST", resource_type, existing),
+                send(client, "PUT", f"{resource_type}/{existing['id']}", existing),
+                client.delete(f"/fhir/{resource_type}/{existing['id']}")]
+    for response in attempts:
+        assert response.status_code == 405
+        assert body(response)["resourceType"] == "OperationOutcome"
+    assert body(client.get(f"/fhir/{resource_type}/{existing['id']}"))["meta"][
+        "versionId"] == "1"

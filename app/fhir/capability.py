@@ -11,7 +11,7 @@ from typing import Any
 from flask import current_app
 
 from app.search.dates import format_instant, utc_now
-from app.search.registry import SPEC_BASE, SUPPORTED_TYPES, params_for
+from app.search.registry import READ_ONLY_TYPES, SPEC_BASE, SUPPORTED_TYPES, params_for
 from app.state import current_state
 
 # (URL rule below /fhir, HTTP method) → FHIR interaction code.
@@ -30,6 +30,7 @@ SYSTEM_INTERACTIONS = {("", "POST"): ("transaction", "batch"), ("/_history", "GE
 CONDITIONAL = {("/<resource_type>", "PUT"): "conditionalUpdate",
                ("/<resource_type>", "DELETE"): "conditionalDelete"}
 SEARCH_TYPES = {"special": "token", "uri": "uri"}
+WRITE_INTERACTIONS = {"create", "update", "delete"}
 
 
 def _routes() -> set[tuple[str, str]]:
@@ -63,19 +64,21 @@ def capability_statement() -> dict[str, Any]:
     resources = []
     for resource_type in SUPPORTED_TYPES:
         interactions = [{"code": code} for key, code in TYPE_INTERACTIONS.items()
-                        if key in routes]
+                        if key in routes and not (resource_type in READ_ONLY_TYPES
+                                                  and code in WRITE_INTERACTIONS)]
+        writable = resource_type not in READ_ONLY_TYPES
         entry: dict[str, Any] = {
             "type": resource_type,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
             "interaction": interactions,
             "versioning": "versioned-update",
             "readHistory": True,
-            "updateCreate": True,
-            "conditionalCreate": ("/<resource_type>", "POST") in routes,
+            "updateCreate": writable,
+            "conditionalCreate": writable and ("/<resource_type>", "POST") in routes,
             "conditionalRead": "not-supported",
-            "conditionalUpdate": ("/<resource_type>", "PUT") in routes,
-            "conditionalDelete": "single" if ("/<resource_type>", "DELETE") in routes
-            else "not-supported",
+            "conditionalUpdate": writable and ("/<resource_type>", "PUT") in routes,
+            "conditionalDelete": "single" if writable and (
+                "/<resource_type>", "DELETE") in routes else "not-supported",
             "referencePolicy": ["literal", "local", "enforced"],
             "searchInclude": [f"{resource_type}:{p.name}" for p in
                               params_for(resource_type).values() if p.type == "reference"],

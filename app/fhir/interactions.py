@@ -10,11 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.fhir import bundles
-from app.fhir.errors import BadRequest, NotFound, PreconditionFailed, information
+from app.fhir.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PreconditionFailed,
+    information,
+)
 from app.search.dates import InvalidDate, parse_range
 from app.search.engine import run_search
 from app.search.query import parse_query
-from app.search.registry import SUPPORTED_TYPES
+from app.search.registry import READ_ONLY_TYPES, SUPPORTED_TYPES
 from app.storage import locks
 from app.storage.repository import Repository, Stored
 
@@ -45,6 +51,14 @@ def check_type(resource_type: str | None) -> str:
     if resource_type not in SUPPORTED_TYPES:
         raise NotFound(f"Resource type '{resource_type}' is not supported by this server",
                        code="not-supported")
+    return resource_type
+
+
+def check_writable(resource_type: str | None) -> str:
+    resource_type = check_type(resource_type)
+    if resource_type in READ_ONLY_TYPES:
+        raise MethodNotAllowed(f"{resource_type} resources are written by the server only",
+                               headers={"Allow": "GET"})
     return resource_type
 
 
@@ -151,7 +165,7 @@ def matches(repo: Repository, resource_type: str, raw_query: list[tuple[str, str
 # -- create / update / delete ----------------------------------------------------------------
 
 def create(repo: Repository, req: FhirRequest) -> FhirResult:
-    resource_type = check_type(req.resource_type)
+    resource_type = check_writable(req.resource_type)
     body = body_for(req, resource_type)
     if req.if_none_exist:
         found = matches(repo, resource_type, scoped(
@@ -168,7 +182,7 @@ def create(repo: Repository, req: FhirRequest) -> FhirResult:
 
 
 def update(repo: Repository, req: FhirRequest) -> FhirResult:
-    resource_type = check_type(req.resource_type)
+    resource_type = check_writable(req.resource_type)
     body = body_for(req, resource_type)
     if req.resource_id is None:
         return _conditional_update(repo, req, resource_type, body)
@@ -204,7 +218,7 @@ def _conditional_update(repo: Repository, req: FhirRequest, resource_type: str,
 
 
 def delete(repo: Repository, req: FhirRequest) -> FhirResult:
-    resource_type = check_type(req.resource_type)
+    resource_type = check_writable(req.resource_type)
     if req.resource_id is None:
         found = matches(repo, resource_type, req.params)
         if len(found) > 1:
@@ -240,8 +254,9 @@ def history(repo: Repository, req: FhirRequest, self_url: str) -> FhirResult:
     count = min(_non_negative(params, "_count", repo.settings.default_page_size),
                 repo.settings.max_page_size)
     offset = _non_negative(params, "_offset", 0)
+    # The audit log is searchable on its own; it does not belong to the system history.
     total, versions = repo.history(req.resource_type, req.resource_id, since=since,
-                                   count=count, offset=offset)
+                                   count=count, offset=offset, excluded_types=READ_ONLY_TYPES)
     return FhirResult(200, bundles.history(total, versions, repo.settings.fhir_base_url,
                                            self_url, count, offset))
 

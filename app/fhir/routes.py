@@ -7,6 +7,7 @@ from collections.abc import Callable
 import orjson
 from flask import Blueprint, Response, request
 
+from app.audit import trail as audit
 from app.fhir import capability, interactions, transactions
 from app.fhir.errors import BadRequest, FhirError, MethodNotAllowed
 from app.fhir.interactions import FhirRequest, FhirResult
@@ -59,10 +60,23 @@ def client_description() -> str:
 
 def _run(action: Callable[..., FhirResult], req: FhirRequest, *, write: bool) -> Response:
     state = current_state()
-    scope = state.writing(client_description()) if write else state.reading()
+    scope = (state.writing(client_description(), request.remote_addr) if write
+             else state.reading())
     with scope as repo:
         result = action(repo, req)
+    if not write:
+        _audit_disclosure(action, result)
     return _respond(result)
+
+
+def _audit_disclosure(action: Callable[..., FhirResult], result: FhirResult) -> None:
+    """Reads that disclose patient or appointment data leave an AuditEvent."""
+    entities = audit.read_entities(result.body)
+    if entities:
+        interaction = {"read": "read", "search": "search-type"}.get(
+            getattr(action, "__name__", ""), "read")
+        audit.record(current_state(), interaction, client_description(),
+                     request.remote_addr, entities)
 
 
 @fhir.errorhandler(FhirError)
@@ -87,7 +101,8 @@ def bundle() -> Response:
     req = _build_request(with_body=True)
     assert req.body is not None
     prefer = _prefer("return") or "minimal"
-    result = transactions.process(current_state(), req.body, prefer, client_description())
+    result = transactions.process(current_state(), req.body, prefer, client_description(),
+                                  request.remote_addr)
     return _respond(FhirResult(200, result))
 
 

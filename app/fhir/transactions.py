@@ -101,7 +101,7 @@ def execute(repo: Repository, entry: Entry, base: str) -> FhirResult:
         if entry.existing is not None:
             return interactions.written(repo, req, entry.existing, 200,
                                          "A matching resource exists; nothing was created")
-        resource_type = interactions.check_type(req.resource_type)
+        resource_type = interactions.check_writable(req.resource_type)
         body = interactions.body_for(req, resource_type)
         stored = repo.create(resource_type, body, resource_id=entry.resolved_id)
         return interactions.written(repo, req, stored, 201,
@@ -181,10 +181,10 @@ def _entries(bundle: dict[str, Any], base: str, prefer: str) -> list[Entry]:
 
 
 def transaction(state: AppState, bundle: dict[str, Any], prefer: str,
-                author: str | None = None) -> dict[str, Any]:
+                author: str | None = None, address: str | None = None) -> dict[str, Any]:
     base = state.settings.fhir_base_url
     entries = _entries(bundle, base, prefer)
-    with state.writing(author) as repo:
+    with state.writing(author, address) as repo:
         repo.deferred_checks = []
         mapping = _resolve_targets(repo, entries)
         for entry in entries:
@@ -203,13 +203,13 @@ def transaction(state: AppState, bundle: dict[str, Any], prefer: str,
 
 
 def batch(state: AppState, bundle: dict[str, Any], prefer: str,
-          author: str | None = None) -> dict[str, Any]:
+          author: str | None = None, address: str | None = None) -> dict[str, Any]:
     base = state.settings.fhir_base_url
     responses: list[dict[str, Any]] = []
     for index, raw in enumerate(bundle.get("entry") or []):
         try:
             entry = _parse_entry(index, raw, base, prefer)
-            with state.writing(author) as repo:
+            with state.writing(author, address) as repo:
                 if entry.method == "POST" and entry.request.if_none_exist:
                     _resolve_targets(repo, [entry])
                 entry.result = execute(repo, entry, base)
@@ -220,13 +220,13 @@ def batch(state: AppState, bundle: dict[str, Any], prefer: str,
 
 
 def process(state: AppState, bundle: dict[str, Any], prefer: str,
-            author: str | None = None) -> dict[str, Any]:
+            author: str | None = None, address: str | None = None) -> dict[str, Any]:
     if bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST to the base URL takes a Bundle", expression=["resourceType"])
     kind = bundle.get("type")
     if kind == "transaction":
-        return transaction(state, bundle, prefer, author)
+        return transaction(state, bundle, prefer, author, address)
     if kind == "batch":
-        return batch(state, bundle, prefer, author)
+        return batch(state, bundle, prefer, author, address)
     raise BadRequest(f"Bundle.type must be batch or transaction, not '{kind}'",
                      expression=["Bundle.type"])

@@ -21,7 +21,10 @@ SUPPORTED_TYPES: tuple[str, ...] = (
     "Appointment",
     "Patient",
     "Subscription",
+    "AuditEvent",
 )
+# Written by the server only: readable and searchable, never created or changed by clients.
+READ_ONLY_TYPES: frozenset[str] = frozenset({"AuditEvent"})
 
 SPEC_BASE = "http://hl7.org/fhir/SearchParameter/"
 
@@ -56,6 +59,7 @@ COMMON: tuple[SearchParam, ...] = (
     _p("_source", "uri", "Resource.meta.source", doc="Where the resource comes from"),
 )
 
+SUPPORTED_TYPES_FOR_AUDIT = tuple(t for t in SUPPORTED_TYPES if t != "AuditEvent")
 ANY_ACTOR = ("Practitioner", "PractitionerRole", "Location", "HealthcareService", "Patient",
              "Device", "RelatedPerson")
 
@@ -85,6 +89,16 @@ def _person(resource_type: str) -> tuple[SearchParam, ...]:
 
 
 PARAMS: dict[str, tuple[SearchParam, ...]] = {
+    "AuditEvent": (
+        _p("date", "date", "AuditEvent.recorded"),
+        _p("agent-name", "string", "AuditEvent.agent.name", doc="Who (client, user)"),
+        _p("address", "token", "AuditEvent.agent.network.address"),
+        _p("entity", "reference", "AuditEvent.entity.what", targets=SUPPORTED_TYPES_FOR_AUDIT),
+        _p("type", "token", "AuditEvent.type"),
+        _p("subtype", "token", "AuditEvent.subtype"),
+        _p("action", "token", "AuditEvent.action"),
+        _p("outcome", "token", "AuditEvent.outcome"),
+    ),
     "Subscription": (
         _p("status", "token", "Subscription.status"),
         _p("type", "token", "Subscription.channel.type"),

@@ -77,6 +77,7 @@ class Repository:
         self.settings = settings
         self.interceptors = interceptors
         self.author = author  # recorded on every version this repository writes
+        self.client_address: str | None = None  # network address of the caller, for audit
         # Inside a transaction Bundle, references may point at entries written later:
         # their checks wait here until every entry is written.
         self.deferred_checks: list[tuple[str, dict[str, Any]]] | None = None
@@ -122,11 +123,13 @@ class Repository:
         ).first() is not None
 
     def history(self, resource_type: str | None = None, resource_id: str | None = None, *,
-                since: datetime | None = None, count: int = 50,
-                offset: int = 0) -> tuple[int, list[Stored]]:
+                since: datetime | None = None, count: int = 50, offset: int = 0,
+                excluded_types: frozenset[str] = frozenset()) -> tuple[int, list[Stored]]:
         conditions = []
         if resource_type:
             conditions.append(resource_versions.c.res_type == resource_type)
+        elif excluded_types:
+            conditions.append(resource_versions.c.res_type.not_in(sorted(excluded_types)))
         if resource_id:
             conditions.append(resource_versions.c.res_id == resource_id)
         if since:

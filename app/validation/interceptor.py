@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.search.registry import READ_ONLY_TYPES
 from app.storage.repository import Repository, WriteEvent
 from app.validation.references import check_references
 from app.validation.structure import validate_structure
@@ -12,6 +13,8 @@ class ValidationInterceptor:
         if event.resource is None:
             return
         validate_structure(event.resource_type, event.resource)
+        if event.resource_type in READ_ONLY_TYPES:
+            return  # server-written records may name resources deleted since
         if repo.deferred_checks is not None:
             repo.deferred_checks.append((event.resource_type, event.resource))
         else:
