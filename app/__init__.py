@@ -20,7 +20,7 @@ from app.validation.interceptor import ValidationInterceptor
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 20 * 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["agenda"] = AppState(
         settings=settings,
         engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         interceptors=[ValidationInterceptor(), SubscriptionRules(), RegulatorRules(sync_regulator),
                       SasSlotProjection(), SasNotifier(), SubscriptionMatcher(), AuditTrail()],
     )
-    from app.fhir import http_errors
+    from app.fhir import hardening, http_errors
     from app.fhir.routes import fhir
     from app.subscriptions.admin import admin
     from app.web import web
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.register_blueprint(web)
     app.register_blueprint(admin)
     http_errors.install(app)
+    hardening.install(app, settings.rate_limit_per_minute)
 
     @app.get("/")
     def home() -> Response:

@@ -56,6 +56,9 @@ class Settings:
     subscription_error_threshold: int = 5  # consecutive failures before status=error
     worker_poll_seconds: float = 0.2
     admin_token: str | None = None  # bearer token of the read-only admin endpoints
+    # -- hardening --
+    max_request_bytes: int = 10 * 1024 * 1024
+    rate_limit_per_minute: int = 20000  # per client and per worker; 0 turns it off
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -99,6 +102,9 @@ class Settings:
             "worker_poll_seconds": float(env.get("WORKER_POLL_SECONDS",
                                                  cls.worker_poll_seconds)),
             "admin_token": env.get("ADMIN_TOKEN") or None,
+            "max_request_bytes": int(env.get("MAX_REQUEST_BYTES", cls.max_request_bytes)),
+            "rate_limit_per_minute": int(env.get("RATE_LIMIT_PER_MINUTE",
+                                                 cls.rate_limit_per_minute)),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.fhir.errors import Issue, operation_outcome
+from app.fhir.errors import FhirError, Issue, operation_outcome
 from app.fhir.negotiation import fhir_response
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,12 @@ def _outcome(status: int, code: str, diagnostics: str) -> Response:
 
 
 def install(app: Flask) -> None:
+    @app.errorhandler(FhirError)
+    def fhir_error(error: FhirError) -> Response:
+        # Raised outside the FHIR blueprint's own handler (e.g. by app-wide hooks).
+        return fhir_response(error.outcome(), error.status, "application/fhir+json", False,
+                             error.headers)
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response | HTTPException:
         if not request.path.startswith("/fhir"):

@@ -8,6 +8,7 @@ import orjson
 from flask import Request, Response
 
 from app.fhir.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+from app.fhir.hardening import check_depth
 
 FHIR_JSON = "application/fhir+json"
 # `application/json+fhir` is the DSTU2-era name that the SAS platform still sends.
@@ -76,6 +77,7 @@ def parse_body(request: Request) -> dict[str, Any]:
         raise BadRequest(f"The body is not valid JSON: {exc}", code="structure") from exc
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object (a FHIR resource)", code="structure")
+    check_depth(body)
     if not isinstance(body.get("resourceType"), str):
         raise BadRequest("The body has no resourceType", code="required",
                          expression=["resourceType"])
