@@ -134,7 +134,7 @@ def outbox_list(status: str, limit: int) -> None:
         retrying = " (retrying)" if row["status"] == "pending" and row["attempts"] else ""
         click.echo(f"#{row['pk']} {row['status']}{retrying} attempts={row['attempts']} "
                    f"{row['method']} {row['url']} next={row['next_attempt_at']:%Y-%m-%d %H:%M:%S}"
-                   f" last={row['last_status']} {(row['last_error'] or '')[:120]}")
+                   f" last={row['last_status']} {(row['last_error'] or '')[:400]}")
 
 
 @outbox_group.command("replay")

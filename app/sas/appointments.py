@@ -45,14 +45,18 @@ def _typed(system: str, code: str, value: str) -> Resource:
             "system": system, "value": value}
 
 
-def operator(conn: Connection, appointment: Resource, base: str) -> Resource | None:
-    """The active regulator account named by the FrAppointmentOperator extension."""
+def operator(conn: Connection, appointment: Resource, base: str, *,
+             active_only: bool = True) -> Resource | None:
+    """The regulator account named by the FrAppointmentOperator extension (active only,
+    unless SAS already knows the appointment: its later changes must reach SAS even after
+    the regulator has left)."""
     for extension in appointment.get("extension") or []:
         if extension.get("url") != OPERATOR_EXTENSION:
             continue
         reference = (extension.get("valueReference") or {}).get("reference")
         practitioner = _load(conn, reference, base)
-        if practitioner and is_regulator(practitioner) and practitioner.get("active") is True:
+        if practitioner and is_regulator(practitioner) and (
+                practitioner.get("active") is True or not active_only):
             return practitioner
     return None
 
@@ -93,9 +97,9 @@ def technical_id(appointment_id: str, base: str) -> str:
 
 
 def sas_appointment(conn: Connection, appointment: Resource, base: str,
-                    identifier_system: str) -> Resource | None:
+                    identifier_system: str, *, announced: bool = False) -> Resource | None:
     """The FrAppointmentSAS to send, or None when SAS has nothing to know of it."""
-    regulator = operator(conn, appointment, base)
+    regulator = operator(conn, appointment, base, active_only=not announced)
     status = SAS_STATUS.get(appointment.get("status", ""))
     if regulator is None or status is None:
         return None

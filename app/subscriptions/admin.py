@@ -34,7 +34,8 @@ def _refuse(status: int, message: str) -> Response:
 def outbox_view() -> Response:
     wanted = tuple(s for s in request.args.get("status", "pending,delivering,parked").split(",")
                    if s in STATUSES) or ("pending", "delivering", "parked")
-    limit = min(int(request.args.get("limit", "100") or 100), 1000)
+    raw_limit = request.args.get("limit", "100")
+    limit = min(int(raw_limit), 1000) if raw_limit.isdigit() else 100
     with current_state().engine.connect() as conn:
         messages = outbox.listing(conn, wanted, limit)
         totals = outbox.counts(conn)

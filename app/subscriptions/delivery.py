@@ -6,6 +6,7 @@ against the configured CA bundle); Subscription endpoints with ordinary TLS veri
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import requests
@@ -29,6 +30,9 @@ class Delivery:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.sas = requests.Session()
+        # Only our settings decide whom we trust for SAS: REQUESTS_CA_BUNDLE and friends in
+        # the environment would otherwise silently replace the configured CA bundle.
+        self.sas.trust_env = False
         if settings.sas_client_cert:
             self.sas.cert = ((settings.sas_client_cert, settings.sas_client_key)
                              if settings.sas_client_key else settings.sas_client_cert)
@@ -61,6 +65,9 @@ class Delivery:
 
 def _retry_after(raw: str | None) -> float | None:
     try:
-        return float(raw) if raw else None
+        seconds = float(raw) if raw else None
     except ValueError:
         return None  # an HTTP date: the exponential backoff is good enough
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, exists, func, insert, select, update
+from sqlalchemy import Connection, and_, case, exists, func, insert, select, update
 from sqlalchemy.sql import Select
 
 from app.search.dates import utc_now
@@ -107,6 +107,16 @@ def claim(conn: Connection, lease: timedelta) -> Message | None:
                    row.attempts + 1, row.created_at)
 
 
+def still_ours(conn: Connection, message: Message) -> bool:
+    """Whether the lease taken for this attempt still holds (locks the row until commit)."""
+    query = select(outbox.c.pk).where(
+        outbox.c.pk == message.pk, outbox.c.status == "delivering",
+        outbox.c.attempts == message.attempts)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).first() is not None
+
+
 def delivered(conn: Connection, pk: int, status: int) -> None:
     conn.execute(update(outbox).where(outbox.c.pk == pk).values(
         status="delivered", delivered_at=utc_now(), lease_until=None, last_status=status,
@@ -126,12 +136,17 @@ def park(conn: Connection, pk: int, error: str, status: int | None) -> None:
 
 
 def replay(conn: Connection, pks: list[int] | None = None) -> int:
-    """Put parked messages back in the queue (all of them, or those listed)."""
+    """Put parked messages back in the queue (all of them, or those listed), with a fresh
+    give-up horizon. A message tried before may have landed: it keeps one attempt, so the
+    replay goes by its idempotent retry form (a conditional PUT rather than a second POST)."""
     condition = outbox.c.status == "parked"
     if pks:
         condition = and_(condition, outbox.c.pk.in_(pks))
+    now = utc_now()
+    tried = case((outbox.c.attempts > 0, 1), else_=0)
     result = conn.execute(update(outbox).where(condition).values(
-        status="pending", attempts=0, next_attempt_at=utc_now(), last_error=None))
+        status="pending", attempts=tried, next_attempt_at=now, created_at=now,
+        last_error=None))
     return result.rowcount or 0
 
 

@@ -37,7 +37,8 @@ class SasNotifier:
                 return
             current = {**event.previous.as_dict(), "status": "cancelled"}
         system = settings.local_identifier_system + "/appointment"
-        shaped = sas_appointment(repo.conn, current, settings.fhir_base_url, system)
+        shaped = sas_appointment(repo.conn, current, settings.fhir_base_url, system,
+                                 announced=announced)
         if shaped is None:
             return
         body = orjson.dumps(shaped).decode()

@@ -69,6 +69,11 @@ class Worker:
 
     def _record(self, repo: Repository, message: Message, result: Result) -> None:
         conn = repo.conn
+        if not outbox.still_ours(conn, message):
+            # Our lease ran out and another worker took the message over: its outcome wins.
+            log.warning("Outbox message %s was taken over by another worker; outcome dropped",
+                        message.pk)
+            return
         if result.ok:
             outbox.delivered(conn, message.pk, result.status or 200)
             self._subscription_health(repo, message, None)
@@ -86,7 +91,9 @@ class Worker:
             delay = backoff(message.attempts, self.settings.outbox_base_delay_seconds,
                             self.settings.outbox_max_delay_seconds, self.rng)
             if result.retry_after:
-                delay = max(delay, timedelta(seconds=result.retry_after))
+                ceiling = max(self.settings.outbox_max_delay_seconds,
+                              self.settings.outbox_base_delay_seconds)
+                delay = max(delay, timedelta(seconds=min(result.retry_after, ceiling)))
             outbox.retry_later(conn, message.pk, delay, result.detail, result.status)
         self._subscription_health(repo, message, result)
 
