@@ -35,7 +35,9 @@ def outbox_view() -> Response:
     wanted = tuple(s for s in request.args.get("status", "pending,delivering,parked").split(",")
                    if s in STATUSES) or ("pending", "delivering", "parked")
     raw_limit = request.args.get("limit", "100")
-    limit = min(int(raw_limit), 1000) if raw_limit.isdigit() else 100
+    if not raw_limit.isdigit():
+        return _refuse(400, "limit must be a positive integer")
+    limit = min(int(raw_limit), 1000)
     with current_state().engine.connect() as conn:
         messages = outbox.listing(conn, wanted, limit)
         totals = outbox.counts(conn)

@@ -64,6 +64,13 @@ def enqueue(conn: Connection, *, subscriber: str, ordering_key: str, resource_ty
         status="pending", attempts=0, next_attempt_at=now, created_at=now))
 
 
+def drop_pending(conn: Connection, subscriber: str, reason: str) -> None:
+    """Withdraw what waits for a subscriber that no longer wants it (in-flight ones finish)."""
+    conn.execute(update(outbox).where(outbox.c.subscriber == subscriber,
+                                      outbox.c.status.in_(("pending", "parked")))
+                 .values(status="superseded", last_error=reason))
+
+
 def has_history(conn: Connection, ordering_key: str) -> bool:
     """Whether anything was ever queued for this key (its creation was announced)."""
     return conn.execute(select(outbox.c.pk).where(

@@ -9,20 +9,24 @@ and queues a notification for each match in the outbox. R4 has no handshake or h
 
 from __future__ import annotations
 
+import logging
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import orjson
 from sqlalchemy import select
 
 from app.fhir.errors import FhirError, Issue, Unprocessable
+from app.search.dates import InvalidDate, format_instant, parse_range, utc_now
 from app.search.engine import run_search
 from app.search.query import parse_query
 from app.search.registry import SUPPORTED_TYPES
+from app.search.sql import SqlContext, resource_filter
 from app.storage.repository import Repository, WriteEvent
 from app.storage.schema import resources, search_token
 from app.subscriptions import outbox
 
+log = logging.getLogger(__name__)
 PAYLOADS = {"application/fhir+json", "application/json", "application/json+fhir"}
 
 Resource = dict[str, Any]
@@ -50,7 +54,10 @@ def _issues(subscription: Resource) -> list[Issue]:
                             expression=["Subscription.channel.payload"]))
     for index, header in enumerate(channel.get("header") or []):
         where = f"Subscription.channel.header[{index}]"
-        if ":" not in header:
+        if "\r" in header or "\n" in header:
+            issues.append(Issue("value", f"{where}: a header cannot contain a line break",
+                                expression=[where]))
+        elif ":" not in header:
             issues.append(Issue("value", f"{where}: expected 'Name: value'",
                                 expression=[where]))
     resource_type, params = split_criteria(str(subscription.get("criteria") or ""))
@@ -60,7 +67,10 @@ def _issues(subscription: Resource) -> list[Issue]:
                             expression=["Subscription.criteria"]))
     else:
         try:
-            parse_query(resource_type, params, strict=True)
+            # Building the SQL checks the values too (dates…), not just the parameter names.
+            query = parse_query(resource_type, params, strict=True)
+            resource_filter(resources, resource_type, query.criteria,
+                            SqlContext("Europe/Paris", ""))
         except FhirError as error:
             issues.append(Issue("value", f"Subscription.criteria: {error}",
                                 expression=["Subscription.criteria"]))
@@ -78,7 +88,12 @@ class SubscriptionRules:
             event.resource["status"] = "active"  # accepted: the server activates it
 
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
-        return None
+        """A Subscription deleted or turned off takes its undelivered messages with it."""
+        if event.resource_type != "Subscription":
+            return
+        if event.resource is None or event.resource.get("status") == "off":
+            outbox.drop_pending(repo.conn, f"Subscription/{event.resource_id}",
+                                "the subscription was turned off or deleted")
 
 
 def _active_subscriptions(repo: Repository) -> list[Resource]:
@@ -88,6 +103,13 @@ def _active_subscriptions(repo: Repository) -> list[Resource]:
     rows = repo.conn.execute(select(resources.c.content).where(
         resources.c.pk.in_(active), resources.c.deleted.is_(False)))
     return [orjson.loads(content) for (content,) in rows]
+
+
+def _instant_passed(end: str, now: str) -> bool:
+    try:
+        return parse_range(end, "UTC")[1] < parse_range(now, "UTC")[0]
+    except InvalidDate:
+        return False
 
 
 def _headers(subscription: Resource) -> dict[str, str]:
@@ -106,15 +128,24 @@ class SubscriptionMatcher:
         if event.resource is None or event.stored is None or event.resource_type in {
                 "Subscription"}:
             return
+        now = format_instant(utc_now())
         for subscription in _active_subscriptions(repo):
             resource_type, params = split_criteria(subscription.get("criteria", ""))
             if resource_type != event.resource_type:
                 continue
-            query = parse_query(resource_type, [*params, ("_id", event.resource_id)])
-            query.count = 1
-            if run_search(repo, query).total == 0:
+            end = subscription.get("end")
+            if end and _instant_passed(end, now):
+                continue  # R4: past its end the subscription is off
+            try:
+                query = parse_query(resource_type, [*params, ("_id", event.resource_id)])
+                query.count = 1
+                matched = run_search(repo, query).total > 0
+            except FhirError as error:
+                # A subscription never blocks the change it watches.
+                log.warning("Subscription/%s criteria failed: %s", subscription.get("id"), error)
                 continue
-            self._queue(repo, subscription, event)
+            if matched:
+                self._queue(repo, subscription, event)
 
     @staticmethod
     def _queue(repo: Repository, subscription: Resource, event: WriteEvent) -> None:
@@ -130,9 +161,11 @@ class SubscriptionMatcher:
         if channel.get("payload"):
             # R4 rest-hook with payload: the resource is PUT at [endpoint]/[type]/[id].
             headers.setdefault("Content-Type", channel["payload"])
+            parts = urlsplit(str(channel["endpoint"]))
+            url = urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/"
+                                                 f"{event.resource_type}/{event.resource_id}"))
             outbox.enqueue(repo.conn, method="PUT", supersede=True, headers=headers,
-                           url=f"{endpoint}/{event.resource_type}/{event.resource_id}",
-                           body=event.stored.content, **common)
+                           url=url, body=event.stored.content, **common)
         else:
             # Without payload: an empty POST telling the client to come and search.
             outbox.enqueue(repo.conn, method="POST", url=endpoint, headers=headers,
