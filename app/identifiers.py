@@ -25,7 +25,7 @@ STRUCTURE_PREFERENCE = ("1", "3", "4", "0")  # FINESS, then SIRET, then RPPS ran
 def idnps(value: str) -> str:
     """The prefixed IDNPS of an RPPS (11 digits → 8…) or ADELI (9 chars → 0…) number."""
     value = value.strip()
-    if len(value) == 11 and value.isdigit():
+    if len(value) == 11 and value.isascii() and value.isdigit():
         return "8" + value
     if len(value) == 9:
         return "0" + value
@@ -44,7 +44,8 @@ def idnst(value: str, system: str | None = None, type_code: str | None = None) -
     siret = type_code == "SIRET" or system in SIRET_SYSTEMS
     if len(value) == 9 and (finess or not siret):
         return "1" + value
-    if len(value) == 14 and value.isdigit() and (siret or (not finess and value[0] not in "40")):
+    digits = value.isascii() and value.isdigit()
+    if len(value) == 14 and digits and (siret or (not finess and value[0] not in "40")):
         return "3" + value
     return value
 

@@ -19,7 +19,8 @@ class TooManyRequests(FhirError):
 
 
 def check_depth(document: Any, limit: int = MAX_JSON_DEPTH) -> None:
-    """Refuse absurdly nested JSON before anything recursive walks it."""
+    """Refuse absurdly nested JSON before anything recursive walks it, and NUL characters,
+    which no FHIR string may hold and PostgreSQL cannot store."""
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         node, depth = stack.pop()
@@ -27,8 +28,11 @@ def check_depth(document: Any, limit: int = MAX_JSON_DEPTH) -> None:
             raise BadRequest(f"The body is nested deeper than {limit} levels", code="structure")
         if isinstance(node, dict):
             stack.extend((value, depth + 1) for value in node.values())
+            stack.extend((key, depth + 1) for key in node)
         elif isinstance(node, list):
             stack.extend((value, depth + 1) for value in node)
+        elif isinstance(node, str) and "\x00" in node:
+            raise BadRequest("The body contains a NUL character", code="invalid")
 
 
 class RateLimiter:
@@ -69,7 +73,14 @@ def install(app: Flask, per_minute: int) -> None:
 
     @app.before_request
     def _throttle() -> None:
-        if limiter is None or not request.path.startswith("/fhir"):
+        if not request.path.startswith("/fhir"):
+            return
+        form = (request.form.items(multi=True)
+                if request.mimetype == "application/x-www-form-urlencoded" else [])
+        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in [
+                *request.args.items(multi=True), *form]):
+            raise BadRequest("The request contains a NUL character", code="invalid")
+        if limiter is None:
             return
         wait = limiter.take(request.remote_addr or "?")
         if wait:

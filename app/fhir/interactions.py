@@ -19,7 +19,7 @@ from app.fhir.errors import (
 )
 from app.search.dates import InvalidDate, parse_range
 from app.search.engine import run_search
-from app.search.query import parse_query
+from app.search.query import MAX_INT, parse_query
 from app.search.registry import READ_ONLY_TYPES, SUPPORTED_TYPES
 from app.storage import locks
 from app.storage.repository import Repository, Stored
@@ -67,7 +67,7 @@ def parse_version(etag: str) -> int:
     value = etag.strip()
     value = value[2:] if value.startswith("W/") else value
     value = value.strip('"')
-    if not value.isdigit():
+    if not value.isdecimal() or int(value) > MAX_INT:
         raise BadRequest(f"Malformed ETag '{etag}': expected W/\"<version>\"")
     return int(value)
 
@@ -104,6 +104,8 @@ def body_for(req: FhirRequest, resource_type: str) -> dict[str, Any]:
     body = req.body
     if body is None:
         raise BadRequest("A resource body is required", code="required")
+    if not isinstance(body, dict):
+        raise BadRequest("The resource must be a JSON object", code="structure")
     if body.get("resourceType") != resource_type:
         raise BadRequest(f"The body is a {body.get('resourceType')}, the URL expects a "
                          f"{resource_type}", code="invalid", expression=["resourceType"])
@@ -116,7 +118,7 @@ def read(repo: Repository, req: FhirRequest) -> FhirResult:
     resource_type = check_type(req.resource_type)
     assert req.resource_id is not None
     if req.version is not None:
-        if not req.version.isdigit():
+        if not req.version.isdecimal() or int(req.version) > MAX_INT:
             raise NotFound(f"Version '{req.version}' is not known")
         stored = repo.vread(resource_type, req.resource_id, int(req.version))
     else:
@@ -265,7 +267,7 @@ def _non_negative(params: dict[str, str], name: str, default: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
+    if not raw.isdecimal() or int(raw) > MAX_INT:
         raise BadRequest(f"{name} must be a non-negative integer, got '{raw}'")
     return int(raw)
 

@@ -47,6 +47,13 @@ def _parse_entry(index: int, raw: Any, base: str, prefer: str) -> Entry:
     if method not in ORDER or not isinstance(url, str) or not url:
         raise BadRequest(f"Bundle.entry[{index}].request needs a method and a url",
                          expression=[f"Bundle.entry[{index}].request"])
+    if raw.get("fullUrl") is not None and not isinstance(raw["fullUrl"], str):
+        raise BadRequest(f"Bundle.entry[{index}].fullUrl must be a string",
+                         expression=[f"Bundle.entry[{index}].fullUrl"])
+    for key in ("ifMatch", "ifNoneExist"):
+        if request.get(key) is not None and not isinstance(request[key], str):
+            raise BadRequest(f"Bundle.entry[{index}].request.{key} must be a string",
+                             expression=[f"Bundle.entry[{index}].request.{key}"])
     if url.startswith(base):
         url = url[len(base):]
     parts = urlsplit(url.lstrip("/"))
@@ -206,7 +213,10 @@ def batch(state: AppState, bundle: dict[str, Any], prefer: str,
           author: str | None = None, address: str | None = None) -> dict[str, Any]:
     base = state.settings.fhir_base_url
     responses: list[dict[str, Any]] = []
-    for index, raw in enumerate(bundle.get("entry") or []):
+    raw_entries = bundle.get("entry") or []
+    if not isinstance(raw_entries, list):
+        raise BadRequest("Bundle.entry must be an array", expression=["Bundle.entry"])
+    for index, raw in enumerate(raw_entries):
         try:
             entry = _parse_entry(index, raw, base, prefer)
             with state.writing(author, address) as repo:

@@ -26,13 +26,13 @@ def projection_row(resource: dict[str, Any], pk: int, tz: str,
         (resource.get("schedule") or {}).get("reference", ""), local_base)
     if target_type != "Schedule" or schedule_id is None or url is not None:
         return None
-    return {
-        "slot_pk": pk,
-        "slot_id": resource["id"],
-        "schedule_id": schedule_id,
-        "start": parse_range(resource["start"], tz)[0],
-        "fragment": orjson.dumps(slot(resource, schedule_id, tz)).decode(),
-    }
+    try:
+        start = parse_range(resource["start"], tz)[0]
+        fragment = orjson.dumps(slot(resource, schedule_id, tz)).decode()
+    except (OverflowError, ValueError):
+        return None  # a date at the edge of the calendar: not a slot anyone can book
+    return {"slot_pk": pk, "slot_id": resource["id"], "schedule_id": schedule_id,
+            "start": start, "fragment": fragment}
 
 
 class SasSlotProjection:

@@ -26,6 +26,7 @@ REGULATOR_PROFILE = ("https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefini
                      "FrPractitionerRegul")
 # Identifier system → the type code it must carry (the two slices of FrPractitionerRegul).
 IDENTIFIER_TYPES = {IDNPS_SYSTEM: "IDNPS", SAS_TECHNICAL_SYSTEM: "INTRN"}
+MAX_NAME, MAX_EMAIL = 255, 320  # what the user account behind the regulator can hold
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 Resource = dict[str, Any]
@@ -34,7 +35,11 @@ AccountSync = Callable[[Any, str, Resource | None], None]
 
 def is_regulator(resource: Resource | None) -> bool:
     meta = (resource or {}).get("meta") or {}
-    return meta.get("source") == SAS_SOURCE or REGULATOR_PROFILE in (meta.get("profile") or [])
+    if not isinstance(meta, dict):
+        return False
+    profiles = meta.get("profile")
+    return meta.get("source") == SAS_SOURCE or (
+        isinstance(profiles, list) and REGULATOR_PROFILE in profiles)
 
 
 def emails(resource: Resource) -> list[str]:
@@ -98,12 +103,19 @@ def rule_issues(resource: Resource) -> list[Issue]:
     if not any(n.get("family") and n.get("given") for n in names):
         issues.append(Issue("required", "Practitioner.name needs a family and a given name",
                             expression=["Practitioner.name"]))
+    for index, name in enumerate(names):
+        parts = [name.get("family") or "", " ".join(name.get("given") or [])]
+        where = f"Practitioner.name[{index}]"
+        if any(len(part) > MAX_NAME for part in parts):
+            issues.append(Issue("value", f"{where}: names are limited to {MAX_NAME} "
+                                "characters", expression=[where]))
     for index, telecom in enumerate(resource.get("telecom") or []):
         where = f"Practitioner.telecom[{index}]"
         if telecom.get("system") != "email":
             issues.append(Issue("value", f"{where}.system: a regulator's telecom is an email",
                                 expression=[f"{where}.system"]))
-        elif not EMAIL_RE.match(str(telecom.get("value") or "")):
+        elif len(str(telecom.get("value") or "")) > MAX_EMAIL or not EMAIL_RE.match(
+                str(telecom.get("value") or "")):
             issues.append(Issue("value", f"{where}.value: '{telecom.get('value')}' is not an "
                                 "email address", expression=[f"{where}.value"]))
     if not emails(resource):

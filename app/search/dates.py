@@ -74,8 +74,14 @@ def parse_range(text: str, default_tz: str = "Europe/Paris") -> tuple[datetime, 
                 step = relativedelta(microseconds=1)
     except ValueError as exc:
         raise InvalidDate(f"'{text}' is not a valid date: {exc}") from exc
-    low = to_utc_naive(start)
-    high = to_utc_naive(start + step) - ONE_MICROSECOND
+    try:
+        low = to_utc_naive(start)
+    except OverflowError:  # year 1 with an eastern offset: before anything we store
+        low = MIN_DATETIME
+    try:
+        high = to_utc_naive(start + step) - ONE_MICROSECOND
+    except (OverflowError, ValueError):  # past the end of year 9999: after all we store
+        high = MAX_DATETIME
     return low, max(low, high)
 
 

@@ -24,6 +24,7 @@ MODIFIERS = {
     "special": set(),
 }
 MAX_CHAIN_DEPTH = 3
+MAX_INT = 2**31 - 1  # what every database column and OFFSET accepts
 
 
 @dataclass
@@ -180,6 +181,8 @@ def _int(key: str, raw: str, minimum: int) -> int:
         raise BadRequest(f"{key} must be an integer, got '{raw}'") from exc
     if value < minimum:
         raise BadRequest(f"{key} must be at least {minimum}")
+    if value > MAX_INT:
+        raise BadRequest(f"{key} must be at most {MAX_INT}")
     return value
 
 

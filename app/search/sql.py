@@ -16,7 +16,7 @@ from sqlalchemy.sql import FromClause
 
 from app.fhir.errors import BadRequest
 from app.identifiers import search_value
-from app.search.dates import InvalidDate, parse_range, utc_now
+from app.search.dates import MAX_DATETIME, MIN_DATETIME, InvalidDate, parse_range, utc_now
 from app.search.extract import normalise, parse_reference
 from app.search.query import Criterion, SortKey
 from app.storage.schema import (
@@ -172,11 +172,15 @@ def _date_match(low, high, value: str, ctx: SqlContext) -> ColumnElement[bool]: 
         return high < p_low
     # ap: within 10% of the distance between the value and now (at least a day), as HAPI does.
     margin = max(abs(utc_now() - p_low) / 10, timedelta(days=1))
-    return and_(low <= _clip(p_high + margin), high >= _clip(p_low - margin))
+    return and_(low <= _shift(p_high, margin), high >= _shift(p_low, -margin))
 
 
-def _clip(moment: datetime) -> datetime:
-    return min(max(moment, datetime(1, 1, 2)), datetime(9999, 12, 30))
+def _shift(moment: datetime, delta: timedelta) -> datetime:
+    """moment + delta, kept inside the range datetimes can hold."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return MAX_DATETIME if delta > timedelta(0) else MIN_DATETIME
 
 
 # -- reference -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.config import Settings
-from app.fhir.errors import Conflict, Gone, NotFound, PreconditionFailed
+from app.fhir.errors import Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
 from app.search.dates import format_instant, utc_now
 from app.storage import indexer
 from app.storage.schema import resource_versions, resources
@@ -223,8 +223,11 @@ class Repository:
 def _with_server_meta(event: WriteEvent, version: int, now: datetime) -> dict[str, Any]:
     """The resource as stored: our id, versionId and lastUpdated, client meta kept."""
     assert event.resource is not None
-    meta = {k: v for k, v in (event.resource.get("meta") or {}).items()
-            if k not in {"versionId", "lastUpdated"}}
+    given = event.resource.get("meta") or {}
+    if not isinstance(given, dict):
+        where = f"{event.resource_type}.meta"
+        raise Unprocessable(f"{where} must be an object", expression=[where])
+    meta = {k: v for k, v in given.items() if k not in {"versionId", "lastUpdated"}}
     meta = {"versionId": str(version), "lastUpdated": format_instant(now), **meta}
     rest = {k: v for k, v in event.resource.items() if k not in {"resourceType", "id", "meta"}}
     return {"resourceType": event.resource_type, "id": event.resource_id, "meta": meta, **rest}

@@ -35,7 +35,7 @@ def outbox_view() -> Response:
     wanted = tuple(s for s in request.args.get("status", "pending,delivering,parked").split(",")
                    if s in STATUSES) or ("pending", "delivering", "parked")
     raw_limit = request.args.get("limit", "100")
-    if not raw_limit.isdigit():
+    if not raw_limit.isdecimal():
         return _refuse(400, "limit must be a positive integer")
     limit = min(int(raw_limit), 1000)
     with current_state().engine.connect() as conn:

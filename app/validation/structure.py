@@ -40,7 +40,8 @@ def validate_structure(resource_type: str, resource: dict[str, Any]) -> None:
             code = _ISSUE_CODES.get(error.get("type", ""), "value")
             issues.append(Issue(code, f"{location}: {error.get('msg')}", expression=[location]))
         raise Unprocessable(f"{resource_type} is not valid FHIR R4", issues=issues) from exc
-    except (ValueError, TypeError) as exc:  # raised by some model validators directly
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        # Raised by some model validators directly, on input shapes they did not expect.
         raise Unprocessable(f"{resource_type} is not valid FHIR R4: {exc}",
                             expression=[resource_type]) from exc
     issues = json_type_issues(resource, resource_type)
