@@ -79,6 +79,7 @@ class SasReceiver:
         self.duplicates = 0
         self.unmatched = 0
         self.methods: dict[str, int] = {}
+        self.duplicate_keys: list[tuple[str, str, str]] = []
         self.changed = threading.Condition()
         receiver = self
 
@@ -118,6 +119,7 @@ class SasReceiver:
                 self.unmatched += 1
             elif key in self.arrivals:
                 self.duplicates += 1
+                self.duplicate_keys.append((method, *key))
             else:
                 self.arrivals[key] = arrived
             self.changed.notify_all()
@@ -260,6 +262,14 @@ def outbox_counts(state: AppState) -> dict[str, int]:
     with state.engine.connect() as conn:
         rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
         return {status: int(count) for status, count in rows}
+
+
+def retried(state: AppState) -> tuple[int, int]:
+    """Messages that needed more than one attempt, and the most attempts any needed."""
+    with state.engine.connect() as conn:
+        count, most = conn.execute(select(func.count(), func.max(outbox.c.attempts)).where(
+            outbox.c.attempts > 1)).one()
+    return int(count), int(most or 0)
 
 
 def queue_depth(state: AppState) -> int:
@@ -429,8 +439,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # Stopped by SIGTERM or SIGINT (even started in the background, where a shell ignores
+    # SIGINT), the bench still stops its workers and removes its throwaway PostgreSQL.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
     rng = random.Random(args.seed)
     receiver = SasReceiver()
@@ -478,25 +496,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 burst(workers, "PUT")
             finally:
                 workers.stop()
+        retries = retried(state)
         engine.dispose()
     receiver.close()
     report = tables(latencies, bursts, args.target)
     print()
     print(report)
     print(f"requests received: {receiver.requests} ({receiver.methods}), duplicates "
-          f"{receiver.duplicates}, unmatched {receiver.unmatched}")
+          f"{receiver.duplicates} {receiver.duplicate_keys[:5]}, unmatched "
+          f"{receiver.unmatched}; messages sent more than once: {retries[0]} (at most "
+          f"{retries[1]} attempts)")
     if args.markdown:
         command = "python -m bench.notifications " + " ".join(
             sys.argv[1:] if argv is None else argv)
         write_markdown(args.markdown, command, server, version, args, report, receiver,
-                       f"{load_before} before, {load_average()} after (1/5/15 min)")
+                       f"{load_before} before, {load_average()} after (1/5/15 min)", retries)
     lost = sum(run.lost for run in latencies)
-    return 0 if not lost and not receiver.unmatched and not receiver.duplicates else 1
+    return 0 if not lost and not receiver.unmatched else 1
 
 
 def write_markdown(path: Path, command: str, server: str, version: str,
                    args: argparse.Namespace, report: str, receiver: SasReceiver,
-                   load: str) -> None:
+                   load: str, retries: tuple[int, int]) -> None:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = f"""
 ## Run of {when}
@@ -511,8 +532,9 @@ def write_markdown(path: Path, command: str, server: str, version: str,
 - bursts: {args.changes} changes committed in one transaction ("write s" is the time to
   write them); "commit → last" runs from that COMMIT to the last request received; the
   outbox keeps its delivered rows, as in production (nothing purges them)
-- {receiver.requests} requests received in all: {receiver.duplicates} duplicates,
-  {receiver.unmatched} unmatched
+- {receiver.requests} requests received in all: {receiver.duplicates} duplicates (the same
+  change received twice), {receiver.unmatched} unmatched; {retries[0]} outbox messages needed
+  more than one attempt (at most {retries[1]})
 
 {report}
 """
