@@ -220,3 +220,21 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_key", "ordering_key", "pk"),
 )
+
+# The published SAS practice places (one row per Schedule and prefixed national id of its
+# practitioner), with the Practitioner, PractitionerRole (Location contained) and Schedule
+# already shaped for the aggregator profiles: the SAS search reads them by national id.
+sas_place = Table(
+    "sas_place",
+    metadata,
+    Column("schedule_id", String(64), primary_key=True),
+    Column("idnps", String(64), primary_key=True),  # prefixed (8… RPPS, 0… ADELI)
+    Column("practitioner_id", String(64), nullable=False),
+    Column("role_id", String(64), nullable=False),
+    Column("practitioner", Text, nullable=False),  # JSON, FrPractitionerAgregateur
+    Column("role", Text, nullable=False),  # JSON, FrPractitionerRoleExerciceAgregateur
+    Column("schedule", Text, nullable=False),  # JSON, FrScheduleAgregateur
+    Index("ix_sas_place_idnps", "idnps"),
+    Index("ix_sas_place_practitioner", "practitioner_id"),
+    Index("ix_sas_place_role", "role_id"),
+)
