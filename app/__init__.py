@@ -9,6 +9,7 @@ from app.accounts.service import sync_regulator
 from app.audit.trail import AuditTrail
 from app.config import Settings
 from app.db import make_engine
+from app.sas.places import SasPlaceProjection
 from app.sas.projection import SasSlotProjection
 from app.sas.regulators import RegulatorRules
 from app.state import AppState
@@ -26,7 +27,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
         # Order matters: rules and validation first, then what reacts to the stored version.
         interceptors=[ValidationInterceptor(), SubscriptionRules(), RegulatorRules(sync_regulator),
-                      SasSlotProjection(), SasNotifier(), SubscriptionMatcher(), AuditTrail()],
+                      SasSlotProjection(), SasPlaceProjection(), SasNotifier(),
+                      SubscriptionMatcher(), AuditTrail()],
     )
     from app.fhir import hardening, http_errors
     from app.fhir.routes import fhir

@@ -1,0 +1,121 @@
+"""Keep `sas_place` exact: the published practice places, pre-shaped for the SAS search.
+
+Runs as a repository interceptor, so the projection commits or rolls back with the write.
+A write of a Schedule, PractitionerRole, Practitioner, Location or Organization recomputes,
+with the rules of app/sas/placing.py, every Schedule whose place may read that resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, delete, insert, select
+
+from app.sas.placing import PlaceRules, contents, owner, referrers, roles_of
+from app.storage.repository import Repository, WriteEvent
+from app.storage.schema import resources, sas_place
+
+WATCHED = frozenset({"Schedule", "PractitionerRole", "Practitioner", "Location",
+                     "Organization"})
+CHUNK = 500  # ids per statement: well under SQLite's bound-parameter limit
+
+
+def affected(conn: Connection, base: str, event: WriteEvent) -> set[str]:
+    """The Schedules whose place may change with this write (the stored state is already
+    the new one; the previous version tells where a changed reference pointed before)."""
+    kind, resource_id = event.resource_type, event.resource_id
+    if kind == "Schedule":
+        return {resource_id}
+    practitioners: set[str] = set()
+    roles: set[str] = set()
+    locations: set[str] = set()
+    if kind == "Practitioner":
+        practitioners.add(resource_id)
+    elif kind == "PractitionerRole":
+        roles.add(resource_id)
+        versions = (event.previous.as_dict() if event.previous else {}, event.resource or {})
+        practitioners.update(o for v in versions if (o := owner(v, base)))
+    elif kind == "Location":
+        locations.add(resource_id)
+        roles |= referrers(conn, "PractitionerRole", ("location",), {"Location": locations})
+    else:
+        roles |= referrers(conn, "PractitionerRole", ("organization",),
+                           {"Organization": {resource_id}})
+    # A Schedule may name only the practitioner (its role is then chosen among the
+    # practitioner's roles) or only the role (the practitioner is the role's owner).
+    practitioners.update(o for r in contents(conn, "PractitionerRole", roles).values()
+                         if (o := owner(r, base)))
+    roles.update(*roles_of(conn, practitioners).values())
+    found = referrers(conn, "Schedule", ("actor",), {
+        "Practitioner": practitioners, "PractitionerRole": roles, "Location": locations})
+    return found | _published(conn, practitioners, roles)
+
+
+def _published(conn: Connection, practitioners: set[str], roles: set[str]) -> set[str]:
+    """Schedules published today for these practitioners or roles (their references may
+    have changed since)."""
+    found: set[str] = set()
+    for column, ids in ((sas_place.c.practitioner_id, practitioners),
+                        (sas_place.c.role_id, roles)):
+        for chunk in _chunks(ids):
+            found.update(conn.execute(select(sas_place.c.schedule_id).where(
+                column.in_(chunk))).scalars())
+    return found
+
+
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start:start + CHUNK]
+
+
+def place_rows(conn: Connection, rules: PlaceRules,
+               schedules: dict[str, Any]) -> list[dict[str, Any]]:
+    sources = rules.load(conn, schedules)
+    return [row for schedule_id in sorted(schedules) for row in rules.rows(sources, schedule_id)]
+
+
+def refresh(conn: Connection, rules: PlaceRules, schedule_ids: set[str]) -> None:
+    """Recompute the rows of these Schedules from the stored resources."""
+    for chunk in _chunks(schedule_ids):
+        conn.execute(delete(sas_place).where(sas_place.c.schedule_id.in_(chunk)))
+        rows = place_rows(conn, rules, contents(conn, "Schedule", set(chunk)))
+        if rows:
+            conn.execute(insert(sas_place), rows)
+
+
+class SasPlaceProjection:
+    def before_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None
+
+    def after_write(self, repo: Repository, event: WriteEvent) -> None:
+        if event.resource_type not in WATCHED or event.stored is None:
+            return
+        settings = repo.settings
+        rules = PlaceRules(settings.fhir_base_url, settings.local_identifier_system)
+        refresh(repo.conn, rules, affected(repo.conn, rules.base, event))
+
+
+def rebuild(conn: Connection, local_base: str, local_identifier_system: str,
+            batch_size: int = CHUNK) -> int:
+    """Recompute the whole projection from the stored resources (migrations, reindex);
+    returns the number of published places."""
+    rules = PlaceRules(local_base, local_identifier_system)
+    conn.execute(delete(sas_place))
+    count, last_pk = 0, 0
+    while True:
+        batch = conn.execute(
+            select(resources.c.pk, resources.c.res_id, resources.c.content)
+            .where(resources.c.res_type == "Schedule", resources.c.deleted.is_(False),
+                   resources.c.pk > last_pk)
+            .order_by(resources.c.pk).limit(batch_size)).all()
+        if not batch:
+            return count
+        rows = place_rows(conn, rules, {i: orjson.loads(c) for _, i, c in batch})
+        if rows:
+            conn.execute(insert(sas_place), rows)
+            count += len({row["schedule_id"] for row in rows})
+        last_pk = batch[-1][0]
+
