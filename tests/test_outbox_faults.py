@@ -10,7 +10,6 @@ import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,10 @@ from sqlalchemy import Engine
 from app.cli import main as cli
 from app.state import state_of
 from app.subscriptions.worker import Worker
-from tests.support.receiver import Pki, Received, SasReceiver, make_pki
+from tests.support.pki import Pki
+from tests.support.receiver import Received, SasReceiver
 from tests.support.sas_agenda import (
     APPOINTMENT_SYSTEM,
-    CA_OVERRIDES,
     DOCTOR_RPPS,
     Agenda,
     assert_sas_body,
@@ -41,26 +40,9 @@ from tests.support.sas_agenda import (
     wait_until,
     worker_env,
 )
+from tests.support.sas_fixtures import pki_fixture, sas_ca_bundle_only, sas_fixture  # noqa: F401
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(autouse=True)
-def _sas_ca_bundle_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    # See test_sas_notifications_e2e: requests would let these override sas_ca_bundle.
-    for name in CA_OVERRIDES:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def sas(pki: Pki) -> Iterator[SasReceiver]:
-    with SasReceiver(pki) as receiver:
-        yield receiver
 
 
 def _app(engine: Engine, database_url: str, sas: SasReceiver, pki: Pki,

@@ -7,7 +7,6 @@ FrAppointmentSAS.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ from sqlalchemy import Engine
 
 from app.state import state_of
 from app.subscriptions.worker import Worker
-from tests.support.receiver import Pki, SasReceiver, make_pki
+from tests.support.pki import Pki
+from tests.support.receiver import SasReceiver
 from tests.support.sas_agenda import (
     APPOINTMENT_SYSTEM,
-    CA_OVERRIDES,
     DOCTOR_RPPS,
     IDNPS,
     OTHER_RPPS,
@@ -42,27 +41,9 @@ from tests.support.sas_agenda import (
     stored_body,
     technical,
 )
+from tests.support.sas_fixtures import pki_fixture, sas_ca_bundle_only, sas_fixture  # noqa: F401
 
 SAS_CONTENT_TYPE = "application/json+fhir; charset=utf-8"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(autouse=True)
-def _sas_ca_bundle_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    # requests lets these variables override a Session's `verify`, hence the SAS CA bundle
-    # (app bug, see test_sas_ca_bundle_wins_over_requests_ca_bundle): unset them here.
-    for name in CA_OVERRIDES:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def sas(pki: Pki) -> Iterator[SasReceiver]:
-    with SasReceiver(pki) as receiver:
-        yield receiver
 
 
 @pytest.fixture

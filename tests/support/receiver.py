@@ -1,11 +1,8 @@
 """A stand-in for the SAS platform: a real HTTPS server with mutual TLS, in a thread.
 
-`make_pki(directory)` writes a throwaway PKI made with `cryptography`: a test CA, a server
-certificate for 127.0.0.1/localhost, our client certificate signed by that CA, and, from a
-second CA nobody trusts, an intruder's client certificate and a rogue server certificate.
-
-`SasReceiver(pki)` listens on 127.0.0.1 (TLS >= 1.2, client certificate required and checked
-against the test CA) and implements the FHIR semantics of Appointment that SAS offers us:
+`SasReceiver(pki)`, with a `tests.support.pki.make_pki` PKI, listens on 127.0.0.1 (TLS >= 1.2,
+client certificate required and checked against the test CA) and implements the FHIR
+semantics of Appointment that SAS offers us:
 
 - ``POST [base]/Appointment`` creates (201 + Location), whatever it holds: a duplicate POST
   makes a duplicate appointment, which is exactly what the tests must be able to see;
@@ -25,7 +22,6 @@ every open connection, `start()` listens again on the same port.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import socket
 import ssl
@@ -35,128 +31,17 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.support.pki import Pki
 
 FHIR_TYPES = {"application/fhir+json", "application/json+fhir", "application/json"}
 Resource = dict[str, Any]
-
-
-# -- PKI ----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Pki:
-    directory: Path
-    ca_cert: Path  # the CA that signs the receiver's certificate and our client certificate
-    server_cert: Path
-    server_key: Path
-    client_cert: Path  # ours: what the agenda presents to SAS
-    client_key: Path
-    client_subject: str  # RFC 4514 subject of our client certificate
-    other_ca_cert: Path  # a CA nobody here trusts
-    intruder_cert: Path  # a client certificate from the other CA
-    intruder_key: Path
-    intruder_subject: str
-    rogue_server_cert: Path  # a server certificate for 127.0.0.1 from the other CA
-    rogue_server_key: Path
-
-
-def _name(common_name: str, organisation: str = "fhir-agenda tests") -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _write(path: Path, certificate: x509.Certificate,
-           key: ec.EllipticCurvePrivateKey | None = None) -> None:
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    if key is not None:
-        key_path = path.with_suffix(".key")
-        key_path.write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-        key_path.chmod(0o600)
-
-
-class _Authority:
-    def __init__(self, common_name: str) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.name = _name(common_name)
-        now = datetime.now(UTC)
-        public = self.key.public_key()
-        self.cert = (
-            x509.CertificateBuilder().subject_name(self.name).issuer_name(self.name)
-            .public_key(public).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-            .sign(self.key, hashes.SHA256()))
-
-    def issue(self, common_name: str, *, server: bool,
-              organisation: str = "fhir-agenda tests"
-              ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
-        builder = (
-            x509.CertificateBuilder().subject_name(_name(common_name, organisation))
-            .issuer_name(self.name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=True, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
-                critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                self.key.public_key()), critical=False))
-        if server:
-            builder = builder.add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-        return builder.sign(self.key, hashes.SHA256()), key
-
-
-def make_pki(directory: Path) -> Pki:
-    """Generate the test PKI as PEM files in `directory` (EC P-256: fast to make)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ca, other = _Authority("fhir-agenda test CA"), _Authority("Unknown test CA")
-    _write(directory / "ca.pem", ca.cert)
-    _write(directory / "other-ca.pem", other.cert)
-    server_cert, server_key = ca.issue("sas.test", server=True, organisation="SAS test")
-    _write(directory / "server.pem", server_cert, server_key)
-    client_cert, client_key = ca.issue("fhir-agenda agenda client", server=False)
-    _write(directory / "client.pem", client_cert, client_key)
-    intruder_cert, intruder_key = other.issue("intruder", server=False, organisation="Nobody")
-    _write(directory / "intruder.pem", intruder_cert, intruder_key)
-    rogue_cert, rogue_key = other.issue("sas.test", server=True, organisation="Rogue")
-    _write(directory / "rogue-server.pem", rogue_cert, rogue_key)
-    return Pki(
-        directory=directory, ca_cert=directory / "ca.pem",
-        server_cert=directory / "server.pem", server_key=directory / "server.key",
-        client_cert=directory / "client.pem", client_key=directory / "client.key",
-        client_subject=client_cert.subject.rfc4514_string(),
-        other_ca_cert=directory / "other-ca.pem",
-        intruder_cert=directory / "intruder.pem", intruder_key=directory / "intruder.key",
-        intruder_subject=intruder_cert.subject.rfc4514_string(),
-        rogue_server_cert=directory / "rogue-server.pem",
-        rogue_server_key=directory / "rogue-server.key")
 
 
 # -- what the receiver saw ----------------------------------------------------------------------

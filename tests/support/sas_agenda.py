@@ -32,7 +32,8 @@ from app.storage.schema import outbox
 from app.subscriptions.worker import Worker
 from app.validation.profiles import default_profiles
 from tests.support.live_server import _die_with_parent
-from tests.support.receiver import Pki, SasReceiver
+from tests.support.pki import Pki
+from tests.support.receiver import SasReceiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_URL = "http://localhost/fhir"
