@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 
 def make_engine(database_url: str, echo: bool = False) -> Engine:
@@ -21,7 +23,28 @@ def make_engine(database_url: str, echo: bool = False) -> Engine:
         return engine
     if url.drivername in {"postgresql", "postgres"}:
         url = url.set(drivername="postgresql+psycopg")
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pool_pre_ping: its SELECT 1 is one more round trip on every request (bench/README.md).
+    # Dropped connections are caught instead by a local check at checkout (below), by
+    # recycling connections before common server/firewall idle timeouts, and by SQLAlchemy's
+    # disconnect handling: a statement that meets a dead connection invalidates the pool.
+    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_recycle=300)
+    event.listen(engine, "checkout", _discard_dead)
+    return engine
+
+
+def _discard_dead(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    """Replace a pooled connection the server has closed, without a round trip.
+
+    An idle connection has nothing to read; a terminated one has its FATAL message or EOF
+    waiting on the socket. DisconnectionError makes the pool connect again."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("connection closed while in the pool")
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError("connection socket unusable") from exc
+    if readable:
+        raise DisconnectionError("server closed or wrote to an idle connection")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
