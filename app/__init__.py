@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 
 from app.accounts.service import sync_regulator
 from app.audit.trail import AuditTrail
+from app.auth.access import AccessGuard
 from app.config import Settings
 from app.db import make_engine
 from app.sas.places import SasPlaceProjection
@@ -25,11 +26,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.extensions["agenda"] = AppState(
         settings=settings,
         engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
-        # Order matters: rules and validation first, then what reacts to the stored version.
-        interceptors=[ValidationInterceptor(), SubscriptionRules(), RegulatorRules(sync_regulator),
+        # Order matters: access control, rules and validation first, then what reacts to
+        # the stored version.
+        interceptors=[AccessGuard(), ValidationInterceptor(), SubscriptionRules(),
+                      RegulatorRules(sync_regulator),
                       SasSlotProjection(), SasPlaceProjection(), SasNotifier(),
                       SubscriptionMatcher(), AuditTrail()],
     )
+    from app.auth.install import install as install_auth
     from app.fhir import hardening, http_errors
     from app.fhir.routes import fhir
     from app.subscriptions.admin import admin
@@ -40,6 +44,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.register_blueprint(admin)
     http_errors.install(app)
     hardening.install(app, settings.rate_limit_per_minute)
+    install_auth(app, settings)  # after throttling: refused callers still count
 
     @app.get("/")
     def home() -> Response:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SQLITE_PATH = PROJECT_ROOT / "instance" / "agenda.db"
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+DEFAULT_SQLITE_PATH = INSTANCE_DIR / "agenda.db"
+SECURITY_PROFILES = ("production", "development")
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,36 @@ class Settings:
     # -- hardening --
     max_request_bytes: int = 10 * 1024 * 1024
     rate_limit_per_minute: int = 20000  # per client and per worker; 0 turns it off
+    # -- who may call the FHIR API (app/auth) --
+    # "production": every FHIR call needs a SAS client certificate or an OAuth 2 bearer
+    # token. "development": no checks at all (logged loudly); never the default.
+    security_profile: str = "production"
+    # CAs (PEM) that sign the client certificates SAS presents (IGC-Santé).
+    client_ca_bundle: str | None = None
+    # A SAS certificate is accepted when its subject CN and OU are both in these lists.
+    sas_allowed_cn: tuple[str, ...] = ()
+    sas_allowed_ou: tuple[str, ...] = ()
+    # Reverse-proxy mode: the verified client certificate (PEM, URL-encoded as nginx's
+    # $ssl_client_escaped_cert) arrives in this header, believed only from these networks.
+    trusted_proxies: tuple[str, ...] = ()
+    client_cert_header: str = "X-SSL-Client-Cert"
+    # OAuth 2 bearer tokens of third-party agendas. Without OAUTH_JWKS_URL nor an
+    # introspection URL, tokens are those of the built-in client-credentials endpoint.
+    oauth_issuer: str | None = None  # expected `iss`; default: the built-in issuer
+    oauth_audience: str | None = None  # expected `aud`; default: fhir_base_url
+    oauth_jwks_url: str | None = None
+    oauth_introspection_url: str | None = None
+    oauth_introspection_client_id: str | None = None
+    oauth_introspection_client_secret: str | None = None
+    oauth_token_ttl_seconds: int = 300
+    oauth_jwks_cache_seconds: int = 300  # how long a fetched OAUTH_JWKS_URL is trusted
+    # PEM private key signing the built-in endpoint's tokens; default: generated once in
+    # instance/ (like SECRET_KEY), which only suits a single host.
+    oauth_signing_key: str | None = None
+
+    @property
+    def development(self) -> bool:
+        return self.security_profile == "development"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -105,10 +139,53 @@ class Settings:
             "max_request_bytes": int(env.get("MAX_REQUEST_BYTES", cls.max_request_bytes)),
             "rate_limit_per_minute": int(env.get("RATE_LIMIT_PER_MINUTE",
                                                  cls.rate_limit_per_minute)),
+            "security_profile": env.get("SECURITY_PROFILE", cls.security_profile).strip().lower(),
+            "client_ca_bundle": env.get("CLIENT_CA_BUNDLE") or None,
+            "sas_allowed_cn": _list(env.get("SAS_ALLOWED_CN", "")),
+            "sas_allowed_ou": _list(env.get("SAS_ALLOWED_OU", "")),
+            "trusted_proxies": _list(env.get("TRUSTED_PROXIES", "")),
+            "client_cert_header": env.get("CLIENT_CERT_HEADER", cls.client_cert_header),
+            "oauth_issuer": env.get("OAUTH_ISSUER") or None,
+            "oauth_audience": env.get("OAUTH_AUDIENCE") or None,
+            "oauth_jwks_url": env.get("OAUTH_JWKS_URL") or None,
+            "oauth_introspection_url": env.get("OAUTH_INTROSPECTION_URL") or None,
+            "oauth_introspection_client_id": env.get("OAUTH_INTROSPECTION_CLIENT_ID") or None,
+            "oauth_introspection_client_secret": (
+                env.get("OAUTH_INTROSPECTION_CLIENT_SECRET") or None),
+            "oauth_token_ttl_seconds": int(env.get("OAUTH_TOKEN_TTL_SECONDS",
+                                                   cls.oauth_token_ttl_seconds)),
+            "oauth_signing_key": env.get("OAUTH_SIGNING_KEY") or None,
+            "oauth_jwks_cache_seconds": int(env.get("OAUTH_JWKS_CACHE_SECONDS",
+                                                    cls.oauth_jwks_cache_seconds)),
         }
         values.update(overrides)
+        if values["security_profile"] not in SECURITY_PROFILES:
+            raise ValueError(f"SECURITY_PROFILE={values['security_profile']!r}: expected one "
+                             f"of {', '.join(SECURITY_PROFILES)}")
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    """A comma-separated setting (CN values may hold spaces, never commas)."""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
 def _flag(raw: str) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def instance_secret(name: str, generate: Callable[[], str]) -> str:
+    """A secret generated once into instance/ and kept there, so that every worker of this
+    host (and every restart) uses the same one."""
+    path = INSTANCE_DIR / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{name}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(generate())
+        # link() publishes the complete file atomically; the first worker to get there wins.
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text().strip()

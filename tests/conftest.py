@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from flask.testing import FlaskClient
     from sqlalchemy import Engine
 
+# Most tests exercise FHIR behaviour, not authentication: they run in the development
+# profile (checks off). Security tests ask for SECURITY_PROFILE=production explicitly.
+os.environ.setdefault("SECURITY_PROFILE", "development")
+
 KNOWN_BACKENDS = ("sqlite", "postgresql")
 TEST_DATABASE_NAME = "fhir_test"
 TEST_BASE_URL = "http://localhost/fhir"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.auth import access
 from app.fhir import bundles
 from app.fhir.errors import (
     BadRequest,
@@ -123,6 +124,7 @@ def read(repo: Repository, req: FhirRequest) -> FhirResult:
         stored = repo.vread(resource_type, req.resource_id, int(req.version))
     else:
         stored = repo.read(resource_type, req.resource_id)
+    access.read(repo, resource_type, stored.as_dict())
     headers = _version_headers(repo, stored)
     headers.pop("Location")
     headers["Content-Location"] = (f"{repo.settings.fhir_base_url}/{resource_type}/"
@@ -132,8 +134,11 @@ def read(repo: Repository, req: FhirRequest) -> FhirResult:
 
 def search(repo: Repository, req: FhirRequest) -> FhirResult:
     resource_type = check_type(req.resource_type)
-    query = parse_query(resource_type, req.params, strict=req.strict)
+    params = access.search_params(repo, resource_type, req.params)
+    query = parse_query(resource_type, params, strict=req.strict)
     result = run_search(repo, query)
+    result.included = [s for s in result.included
+                       if access.visible(repo, s.resource_type, s.as_dict())]
     return FhirResult(200, bundles.searchset(result, repo.settings.fhir_base_url))
 
 
@@ -243,6 +248,7 @@ def delete(repo: Repository, req: FhirRequest) -> FhirResult:
 def history(repo: Repository, req: FhirRequest, self_url: str) -> FhirResult:
     if req.resource_type is not None:
         check_type(req.resource_type)
+    access.history(req.resource_type)
     if req.resource_type and req.resource_id and repo.find(req.resource_type,
                                                            req.resource_id) is None:
         raise NotFound(f"{req.resource_type}/{req.resource_id} is not known")

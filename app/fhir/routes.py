@@ -8,6 +8,8 @@ import orjson
 from flask import Blueprint, Response, request
 
 from app.audit import trail as audit
+from app.auth import access, refusals
+from app.auth.gate import caller_label, principal_of_request
 from app.fhir import capability, interactions, transactions
 from app.fhir.errors import BadRequest, FhirError, MethodNotAllowed
 from app.fhir.interactions import FhirRequest, FhirResult
@@ -52,10 +54,11 @@ def _respond(result: FhirResult) -> Response:
 
 
 def client_description() -> str:
-    """Who is calling, as recorded on each version written. Until clients authenticate
-    (certificates, tokens) this is the network address and the software they announce."""
-    agent = request.headers.get("User-Agent", "unknown client")[:200]
-    return f"api-client {request.remote_addr or '?'} ({agent})"
+    """Who is calling, as recorded on each version written and in AuditEvents."""
+    principal = principal_of_request()
+    if principal is None:
+        return f"unauthenticated {caller_label()}"
+    return principal.describe()
 
 
 def _run(action: Callable[..., FhirResult], req: FhirRequest, *, write: bool) -> Response:
@@ -81,6 +84,8 @@ def _audit_disclosure(action: Callable[..., FhirResult], result: FhirResult) -> 
 
 @fhir.errorhandler(FhirError)
 def _fhir_error(error: FhirError) -> Response:
+    if error.status in (401, 403):
+        refusals.record(current_state(), client_description(), request, error)
     try:
         media_type = response_type(request)
     except FhirError:
@@ -135,6 +140,7 @@ def search_by_post(resource_type: str) -> Response:
 def _search(resource_type: str) -> Response:
     req = _build_request(resource_type)
     if is_sas_search(resource_type, req.params):
+        access.sas_search()
         return _sas_search(req)
     return _run(interactions.search, req, write=False)
 

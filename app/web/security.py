@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
-import os
 import secrets
 
 from flask import Flask, Response, request, session
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import INSTANCE_DIR, Settings, instance_secret
 
 log = logging.getLogger(__name__)
 
 CSRF_FIELD = "csrf_token"
-INSTANCE_SECRET = PROJECT_ROOT / "instance" / "secret_key"
+INSTANCE_SECRET = INSTANCE_DIR / "secret_key"
 
 
 def _instance_secret() -> str:
-    """A key generated once and kept beside the embedded database, so that every worker
-    of this host (and every restart) signs sessions the same way."""
-    if not INSTANCE_SECRET.exists():
-        INSTANCE_SECRET.parent.mkdir(parents=True, exist_ok=True)
-        draft = INSTANCE_SECRET.with_name(f".secret_key.{os.getpid()}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        # link() publishes the complete file atomically; the first worker to get there wins.
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, INSTANCE_SECRET)
-        draft.unlink()
-    return INSTANCE_SECRET.read_text().strip()
+    return instance_secret(INSTANCE_SECRET.name, lambda: secrets.token_hex(32))
 
 
 def configure(app: Flask, settings: Settings) -> None:

@@ -1,0 +1,122 @@
+"""Authorisation of each FHIR interaction for the principal of the current request.
+
+Called by the interactions (reads, searches, history) and, for writes, by `AccessGuard`
+inside the write transaction; outside requests (command line, worker) there is no
+principal and nothing is checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.auth import policy
+from app.auth.compartment import RESTRICTED_READS, RESTRICTED_WRITES, Compartment
+from app.auth.context import current_principal
+from app.auth.principal import Principal
+from app.auth.scopes import READ, SEARCH
+from app.fhir.errors import Forbidden
+from app.sas.regulators import is_regulator
+from app.storage.repository import Repository, WriteEvent
+
+Resource = dict[str, Any]
+# Written by the server itself inside a client's transaction (audit trail).
+INTERNAL_TYPES = frozenset({"AuditEvent"})
+
+
+def _checked() -> Principal | None:
+    principal = current_principal.get()
+    return None if principal is None or principal.unchecked else principal
+
+
+def _compartment(repo: Repository, principal: Principal) -> Compartment:
+    # One compartment per repository (i.e. per transaction): writes in a Bundle see the same.
+    cached = getattr(repo, "_compartment", None)
+    if cached is None or cached.principal is not principal:
+        cached = Compartment.of(repo, principal)
+        repo._compartment = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def sas_search() -> None:
+    principal = _checked()
+    if principal is not None:
+        policy.require_sas(principal, "The SAS slot search (INT_R01)")
+
+
+def search_params(repo: Repository, resource_type: str,
+                  params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The search a principal may run: scopes checked, compartment criteria added."""
+    principal = _checked()
+    if principal is None:
+        return params
+    policy.require(principal, resource_type, SEARCH)
+    if principal.restricted and resource_type in RESTRICTED_READS:
+        return [*params, *_compartment(repo, principal).search_criteria(resource_type)]
+    return params
+
+
+def visible(repo: Repository, resource_type: str, resource: Resource) -> bool:
+    """Whether an included resource may be shown (scopes and compartment)."""
+    principal = _checked()
+    if principal is None:
+        return True
+    if not principal.scopes.allows(resource_type, READ):
+        return False
+    return not (principal.restricted and resource_type in RESTRICTED_READS
+                and not _compartment(repo, principal).holds(resource_type, resource))
+
+
+def read(repo: Repository, resource_type: str, resource: Resource) -> None:
+    principal = _checked()
+    if principal is None:
+        return
+    policy.require(principal, resource_type, READ)
+    if principal.restricted and resource_type in RESTRICTED_READS and not _compartment(
+            repo, principal).holds(resource_type, resource):
+        raise Forbidden(f"{resource_type}/{resource.get('id')} is outside the agendas "
+                        f"{principal.describe()} manages")
+
+
+def history(resource_type: str | None) -> None:
+    principal = _checked()
+    if principal is None:
+        return
+    if resource_type is None:
+        policy.require(principal, "*", READ)
+    else:
+        policy.require(principal, resource_type, READ)
+    policy.require_unrestricted(principal, "History")
+
+
+class AccessGuard:
+    """First interceptor: refuses a write before anything else looks at it."""
+
+    def before_write(self, repo: Repository, event: WriteEvent) -> None:
+        principal = _checked()
+        if principal is None or event.resource_type in INTERNAL_TYPES:
+            return
+        policy.require(principal, event.resource_type, policy.WRITE_ACTIONS[event.method])
+        previous = event.previous.as_dict() if event.previous and not event.previous.deleted \
+            else None
+        contents = [c for c in (event.resource, previous) if c is not None]
+        if event.resource_type == "Practitioner":
+            self._regulators(principal, contents)
+        if principal.restricted and event.resource_type in RESTRICTED_WRITES:
+            compartment = _compartment(repo, principal)
+            outside = [c for c in contents if not compartment.holds(event.resource_type, c)]
+            new_patient = event.resource_type == "Patient" and previous is None
+            if outside and not new_patient:
+                raise Forbidden(f"{event.resource_type}/{event.resource_id} is outside the "
+                                f"agendas {principal.describe()} manages")
+
+    @staticmethod
+    def _regulators(principal: Principal, contents: list[Resource]) -> None:
+        # Regulator accounts are SAS's (INT_R02); SAS writes nothing else.
+        if any(is_regulator(c) for c in contents):
+            policy.require_sas(principal, "Writing a regulator account (INT_R02)")
+        elif principal.is_sas:
+            raise Forbidden("The SAS platform may only write regulator accounts "
+                            "(FrPractitionerRegul)")
+
+    def after_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None

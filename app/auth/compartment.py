@@ -1,0 +1,134 @@
+"""The agendas a restricted client manages: its practitioners, the practice places of its
+organisations, their schedules, slots and appointments, and the patients of those.
+
+Directory data (Practitioner, PractitionerRole, Organization, Location…) stays readable to
+any client whose scopes allow it; agenda and patient data is limited to the compartment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from app.auth.principal import Principal
+from app.search.extract import parse_reference
+from app.storage.repository import Repository
+from app.storage.schema import resources, search_reference
+
+# Resource types whose reads a restricted client sees only inside its compartment.
+RESTRICTED_READS = frozenset({"Appointment", "Slot", "Schedule", "Patient"})
+# … and whose writes must stay inside it (a new Patient is anyone's until booked).
+RESTRICTED_WRITES = RESTRICTED_READS | {"Practitioner", "PractitionerRole"}
+NOTHING = "no-such-resource"  # an id no resource has: an empty allowed set matches nothing
+
+
+def _referring(repo: Repository, source_type: str, param: str,
+               targets: dict[str, set[str]]) -> set[str]:
+    """Ids of live `source_type` resources whose `param` points at one of `targets`."""
+    x = search_reference
+    wanted = [and_(x.c.target_type == kind, x.c.target_id.in_(sorted(ids)))
+              for kind, ids in targets.items() if ids]
+    if not wanted:
+        return set()
+    query = (select(resources.c.res_id).join(x, x.c.res_pk == resources.c.pk)
+             .where(x.c.res_type == source_type, x.c.param == param, x.c.url.is_(None),
+                    or_(*wanted), resources.c.res_type == source_type,
+                    resources.c.deleted.is_(False)))
+    return set(repo.conn.scalars(query))
+
+
+def _targets(repo: Repository, source_type: str, source_ids: set[str], param: str,
+             target_type: str) -> set[str]:
+    x = search_reference
+    if not source_ids:
+        return set()
+    query = (select(x.c.target_id).join(resources, x.c.res_pk == resources.c.pk)
+             .where(resources.c.res_type == source_type,
+                    resources.c.res_id.in_(sorted(source_ids)), x.c.param == param,
+                    x.c.target_type == target_type, x.c.url.is_(None)))
+    return set(repo.conn.scalars(query))
+
+
+@dataclass
+class Compartment:
+    repo: Repository
+    principal: Principal
+    practitioners: set[str] = field(default_factory=set)
+    roles: set[str] = field(default_factory=set)
+    schedules: set[str] = field(default_factory=set)
+    _patients: set[str] | None = None
+
+    @classmethod
+    def of(cls, repo: Repository, principal: Principal) -> Compartment:
+        roles = (_referring(repo, "PractitionerRole", "practitioner",
+                            {"Practitioner": set(principal.practitioners)})
+                 | _referring(repo, "PractitionerRole", "organization",
+                              {"Organization": set(principal.organizations)}))
+        practitioners = set(principal.practitioners) | _targets(
+            repo, "PractitionerRole", roles, "practitioner", "Practitioner")
+        schedules = _referring(repo, "Schedule", "actor",
+                               {"Practitioner": practitioners, "PractitionerRole": roles})
+        return cls(repo, principal, practitioners, roles, schedules)
+
+    def _actors(self) -> dict[str, set[str]]:
+        return {"Practitioner": self.practitioners, "PractitionerRole": self.roles}
+
+    @property
+    def patients(self) -> set[str]:
+        if self._patients is None:
+            appointments = _referring(self.repo, "Appointment", "actor", self._actors())
+            self._patients = _targets(self.repo, "Appointment", appointments, "patient",
+                                      "Patient")
+        return self._patients
+
+    def search_criteria(self, resource_type: str) -> list[tuple[str, str]]:
+        """Criteria ANDed to a restricted client's search of `resource_type`."""
+        def listed(kind: str, ids: set[str]) -> str:
+            return ",".join(f"{kind}/{i}" for i in sorted(ids))
+
+        if resource_type == "Appointment":
+            refs = ",".join(r for r in (listed("Practitioner", self.practitioners),
+                                        listed("PractitionerRole", self.roles)) if r)
+            return [("actor", refs or f"Practitioner/{NOTHING}")]
+        if resource_type == "Slot":
+            return [("schedule", listed("Schedule", self.schedules)
+                     or f"Schedule/{NOTHING}")]
+        if resource_type == "Schedule":
+            return [("_id", ",".join(sorted(self.schedules)) or NOTHING)]
+        if resource_type == "Patient":
+            return [("_id", ",".join(sorted(self.patients)) or NOTHING)]
+        return []
+
+    def _refers_to(self, references: list[Any], allowed: dict[str, set[str]]) -> bool:
+        base = self.repo.settings.fhir_base_url
+        for reference in references:
+            if not isinstance(reference, dict):
+                continue
+            kind, target_id, url = parse_reference(str(reference.get("reference", "")), base)
+            if url is None and kind in allowed and target_id in allowed[kind]:
+                return True
+        return False
+
+    def holds(self, resource_type: str, resource: dict[str, Any]) -> bool:
+        """Whether this content belongs to the compartment (for reads and writes)."""
+        actors = self._actors()
+        if resource_type == "Appointment":
+            return self._refers_to([p.get("actor") for p in resource.get("participant") or []
+                                    if isinstance(p, dict)], actors)
+        if resource_type == "Slot":
+            return self._refers_to([resource.get("schedule")],
+                                   {"Schedule": self.schedules})
+        if resource_type == "Schedule":
+            return self._refers_to(list(resource.get("actor") or []), actors)
+        if resource_type == "Patient":
+            return resource.get("id") in self.patients
+        if resource_type == "Practitioner":
+            return resource.get("id") in self.practitioners
+        if resource_type == "PractitionerRole":
+            return (self._refers_to([resource.get("practitioner")],
+                                    {"Practitioner": set(self.principal.practitioners)})
+                    or self._refers_to([resource.get("organization")],
+                                       {"Organization": set(self.principal.organizations)}))
+        return True
