@@ -94,6 +94,8 @@ def test_first_login_requires_the_terms_of_use(client: FlaskClient, engine: Engi
     assert account_row(engine, jeanne).terms_accepted_at is not None
     page = text(client.get("/compte"))
     assert "Mon compte" in page and "Jeanne MARTIN" in page and EMAIL in page
+    # A regulator who logged in with a password, not through SAS, has no rights here.
+    assert "<dt>Droits de cette session</dt> <dd>aucun</dd>" in " ".join(page.split())
     assert "Régulateur" in page
     # Logged in through our own page, not from SAS: no regulator rights in this session.
     assert "inactifs" in page and "plateforme numérique SAS" in page

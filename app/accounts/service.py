@@ -28,6 +28,7 @@ from app.accounts.models import (
     utcnow,
 )
 from app.accounts.practitioner import account_fields
+from app.auth.roles import Right, has_right
 from app.storage.schema import password_resets, user_accounts, user_sessions
 
 log = logging.getLogger(__name__)
@@ -193,13 +194,10 @@ def revoke_sessions(conn: Connection, account_pk: int) -> None:
 
 
 def has_regulator_rights(account: Account, session: UserSession) -> bool:
-    """Regulator rights (booking for a patient) exist only in a session that came from SAS.
-
-    The SSO issue sets `from_sas` when a regulator arrives with origin=sas; until then no
-    session has these rights, whatever the account's role.
-    """
-    return (account.active and account.role == REGULATOR and not account.terms_pending
-            and session.from_sas and session.revoked_at is None)
+    """Regulator rights (booking for a patient) exist only in a session that came from SAS
+    (see app/auth/roles.py). The SSO issue sets `from_sas` when a regulator arrives with
+    origin=sas; until then no session has these rights, whatever the account's role."""
+    return account.role == REGULATOR and has_right(account, session, Right.BOOK_FOR_PATIENT)
 
 
 def accept_terms(conn: Connection, account: Account) -> Account:

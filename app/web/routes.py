@@ -38,6 +38,7 @@ from app.accounts.service import (
     reset_password,
     start_session,
 )
+from app.auth.roles import LABELS, rights
 from app.state import current_state, state_of
 from app.web import security
 from app.web.current import (
@@ -210,4 +211,5 @@ def account() -> Any:
     user, user_session = current_account(), current_session()
     assert user is not None and user_session is not None
     return render_template("compte.html",
-                           regulator_rights=has_regulator_rights(user, user_session))
+                           regulator_rights=has_regulator_rights(user, user_session),
+                           rights=[LABELS[r] for r in sorted(rights(user, user_session))])
