@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import psycopg
 
 TABLES = ("resources", "resource_versions", "search_token", "search_string", "search_date",
-          "search_reference", "sas_slot")
+          "search_reference", "sas_slot", "sas_place")
 
 
 @dataclass(frozen=True)

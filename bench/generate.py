@@ -41,10 +41,11 @@ from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.db import make_engine
+from app.sas.placing import PlaceRules
 from app.search.dates import format_instant, utc_now
 from app.storage.indexer import index_rows
 from app.storage.migrate import upgrade
-from bench import catalog, ddl, slots
+from bench import catalog, ddl, places, slots
 from bench.world import World, build_world, cpts_ids, other_resources
 
 TZ = slots.TZ
@@ -73,6 +74,7 @@ HELPERS: dict[str, str] = {
                       " pm_start int, len int",
     "bench_kind": "kind int PRIMARY KEY",  # + content/fragment parts, see kind_rows()
     "bench_stage_resources": "pk bigint, res_type text, res_id text, content text",
+    "bench_stage_sas_place": ", ".join(f"{c} text" for c in places.COLUMNS),
     **{f"bench_kind_{t}": f"kind int, {_columns(t)}" for t in INDEX_TABLES},
     **{f"bench_stage_{t}": f"res_pk bigint, {_columns(t)}" for t in INDEX_TABLES},
 }
@@ -193,9 +195,23 @@ def _stage(url: str, world: World, seed: int, now: datetime, base: str, part: in
                            "res_pk, " + ", ".join(slots.INDEX_COLUMNS[name]))
                 copies[name] = stack.enter_context(conn.cursor().copy(
                     f"COPY bench_stage_{name} ({columns}) FROM STDIN"))
+            copies["sas_place"] = stack.enter_context(stack.enter_context(psycopg.connect(
+                url)).cursor().copy("COPY bench_stage_sas_place FROM STDIN"))
+            # The places by the application's rules, one practitioner at a time.
+            stager = places.PlaceStager(world, seed, now, PlaceRules(
+                base, Settings.from_env().local_identifier_system, warn=False))
+
+            def flush() -> None:
+                for row in stager.flush():
+                    copies["sas_place"].write_row(row)
+                    counts["sas_place"] += 1
+
             write_resource = copies["resources"].write_row
             for pk, resource_type, resource in other_resources(world, seed, part, parts):
                 content = slots.stored(resource_type, resource["id"], resource, now)
+                if resource_type == "Practitioner":
+                    flush()
+                stager.add(resource_type, content)
                 write_resource((pk, resource_type, resource["id"],
                                 orjson.dumps(content).decode()))
                 for table, rows in index_rows(resource_type, content, default_tz=TZ,
@@ -206,6 +222,7 @@ def _stage(url: str, world: World, seed: int, now: datetime, base: str, part: in
                         write((pk, *(row[c] for c in names)))
                     counts[table] += len(rows)
                 counts[resource_type] += 1
+            flush()
         pipe.send(dict(counts))
     except BaseException as exc:  # report, then die without running the parent's finalizers
         pipe.send(f"{type(exc).__name__}: {exc}")
@@ -307,6 +324,10 @@ def load_tasks(templates: list[slots.KindTemplate],
              " SELECT s.pk, s.slot_id, s.sched_id, s.start_utc,"
              f" {_render_sql('f', markers[1], sas=True)}"
              " FROM bench_slot s JOIN bench_kind k USING (kind) WHERE k.sas", None)]),
+        ("sas_place", 0.2, [
+            (f"INSERT INTO sas_place ({', '.join(places.COLUMNS)}) SELECT"
+             f" {', '.join(places.COLUMNS)} FROM bench_stage_sas_place"
+             " ORDER BY schedule_id, idnps", None)]),
     ]
     for table in INDEX_TABLES:
         columns = ", ".join(slots.INDEX_COLUMNS[table])
@@ -469,7 +490,8 @@ def generate(database_url: str, practitioners: int, weeks: int, seed: int = 1, *
     phase("foreign keys validated, checkpoint")
 
     total = round(time.monotonic() - started, 1)
-    resource_counts = {k: v for k, v in staged.items() if k not in INDEX_TABLES}
+    resource_counts = {k: v for k, v in staged.items()
+                       if k not in INDEX_TABLES and k != "sas_place"}
     resource_counts["Slot"] = slot_count
     with connect(url) as conn:
         measured = _sizes(conn)

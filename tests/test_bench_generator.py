@@ -2,7 +2,7 @@
 
 A tiny dataset (50 practitioners, one week across a DST change) is generated into its own
 PostgreSQL database; every stored resource is then checked against the application's own
-functions (repository meta, indexer, SAS projection, validation), the schema against a freshly
+functions (repository meta, indexer, SAS projections, validation), the schema against a freshly
 migrated database, and the SAS search through the app against an independent computation.
 """
 
@@ -16,11 +16,13 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
+from sqlalchemy import text
 
 from app import create_app
 from app.config import Settings
 from app.db import make_engine
 from app.identifiers import idnps
+from app.sas.places import rebuild
 from app.sas.projection import projection_row
 from app.sas.shape import is_sas_visible
 from app.search.dates import parse_range
@@ -28,7 +30,7 @@ from app.storage.indexer import index_rows
 from app.storage.migrate import upgrade
 from app.validation.references import check_references
 from app.validation.structure import validate_structure
-from bench import ddl, slots
+from bench import ddl, places, slots
 from bench.generate import conninfo, generate
 from bench.sas import ACCEPT, SasRequest, practitioner_identifiers
 from tests.support.postgres import ThrowawayPostgres
@@ -127,6 +129,22 @@ def test_sas_slot_rows_are_what_the_projection_computes(conn: psycopg.Connection
             if row is not None:
                 expected[pk] = row
     assert expected and found == expected
+
+
+def test_sas_place_rows_are_what_the_projection_computes(bench_url: str,
+                                                        conn: psycopg.Connection) -> None:
+    columns = ", ".join(places.COLUMNS)
+    found = sorted(conn.execute(f"SELECT {columns} FROM sas_place").fetchall())
+    engine = make_engine(bench_url)
+    try:  # the application's rebuild, from the stored resources, rolled back
+        with engine.connect() as db, db.begin() as transaction:
+            published = rebuild(db, BASE, Settings.from_env().local_identifier_system)
+            expected = sorted(tuple(row) for row in db.execute(
+                text(f"SELECT {columns} FROM sas_place")))
+            transaction.rollback()
+    finally:
+        engine.dispose()
+    assert published >= 45 and found == expected
 
 
 def test_resources_pass_the_application_validation(bench_url: str,

@@ -102,7 +102,7 @@ def rebuild(conn: Connection, local_base: str, local_identifier_system: str,
             batch_size: int = CHUNK) -> int:
     """Recompute the whole projection from the stored resources (migrations, reindex);
     returns the number of published places."""
-    rules = PlaceRules(local_base, local_identifier_system)
+    rules = PlaceRules(local_base, local_identifier_system, warn=False)
     conn.execute(delete(sas_place))
     count, last_pk = 0, 0
     while True:

@@ -71,9 +71,10 @@ class Place:
 
 
 class PlaceRules:
-    def __init__(self, base: str, local_identifier_system: str) -> None:
+    def __init__(self, base: str, local_identifier_system: str, warn: bool = True) -> None:
         self.base = base
         self.location_system = local_identifier_system + "/location"
+        self.warn = warn  # bulk rebuilds count instead of logging each place
 
     def _publishable(self, sources: Sources, practitioner_id: str | None) -> bool:
         person = sources.practitioners.get(practitioner_id or "")
@@ -128,8 +129,9 @@ class PlaceRules:
                 stored) else None
             if shaped is not None:
                 return shaped
-        log.warning("Practice place %s has no address: its slots are not published to SAS",
-                    place.role_id)
+        if self.warn:
+            log.warning("Practice place %s has no address: its slots are not published to "
+                        "SAS", place.role_id)
         return None
 
     def rows(self, sources: Sources, schedule_id: str) -> list[dict[str, Any]]:
