@@ -24,10 +24,13 @@ $(VENV_STAMP): setup.cfg
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
+# The development profile (no authentication, a loud warning in the log) unless
+# SECURITY_PROFILE says otherwise; see "Production security" in the README.
+run: export SECURITY_PROFILE ?= development
 run: venv
 	$(BIN)/fhir-agenda migrate
 	$(BIN)/fhir-agenda load-demo
-	@echo "FHIR server: http://$(HOST):$(PORT)/fhir"
+	@echo "FHIR server: http://$(HOST):$(PORT)/fhir (security profile: $$SECURITY_PROFILE)"
 	FHIR_BASE_URL="$${FHIR_BASE_URL:-http://$(HOST):$(PORT)/fhir}" \
 		exec $(BIN)/gunicorn -b $(HOST):$(PORT) -w 2 wsgi:app
 

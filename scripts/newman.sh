@@ -44,6 +44,9 @@ with socket.socket() as s:
 base_url="http://127.0.0.1:$port/fhir"
 export DATABASE_URL="sqlite:///$workdir/newman.db"
 export FHIR_BASE_URL="$base_url"
+# The collection exercises FHIR behaviour, not authentication (tests/test_mtls.py and
+# tests/test_oauth.py do): run the server with the checks explicitly off.
+export SECURITY_PROFILE=development
 
 "$VENV_BIN/fhir-agenda" migrate
 "$VENV_BIN/fhir-agenda" load-demo

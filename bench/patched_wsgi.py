@@ -1,5 +1,0 @@
-"""`gunicorn bench.patched_wsgi:app`: the app with the BENCH_PATCHES of bench/experiments.py."""
-
-from bench.experiments import build_app
-
-app = build_app()
