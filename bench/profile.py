@@ -83,8 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--pyinstrument", action="store_true")
-    parser.add_argument("--patches", default="",
-                        help="BENCH_PATCHES of bench/experiments.py to apply (e.g. sasplace)")
     args = parser.parse_args(argv)
     if args.collapsed:
         print(summarize(args.collapsed))
@@ -99,12 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     requests = request_set(identifiers, args.practitioners, args.requests,
                            date.fromisoformat(info["start"]), info["weeks"] * 7, args.seed)
     settings = Settings.from_env(database_url=args.database_url, fhir_base_url=info["base_url"])
-    if args.patches:
-        from bench.experiments import build_app
-
-        app = build_app(args.patches, settings)
-    else:
-        app = create_app(settings)
+    app = create_app(settings)
     engine = app.extensions["agenda"].engine
     client = app.test_client()
     for request in requests:  # warm-up
@@ -151,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = [s for s in clock.statements[: int(per_request + 0.5)]]
         with engine.connect() as conn:
             for statement, params, _seconds in first:
-                if not statement.lstrip().upper().startswith("SELECT"):
+                if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
                     continue
                 print("\n" + " ".join(statement.split()))
                 plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)

@@ -109,7 +109,10 @@ def gunicorn(database_url: str, workers: int, worker_class: str, threads: int,
     if "control_socket_disable" in Config().settings:  # gunicorn >= 27 (see scripts/newman.sh)
         options.append("--no-control-socket")
     env = dict(os.environ, DATABASE_URL=database_url, FHIR_BASE_URL=f"{base}/fhir",
-               SECRET_KEY=os.environ.get("SECRET_KEY", secrets.token_hex(16)))
+               SECRET_KEY=os.environ.get("SECRET_KEY", secrets.token_hex(16)),
+               # The clients have no SAS certificate or token: the authentication gate is
+               # open (its cost per request is not part of these numbers).
+               SECURITY_PROFILE=os.environ.get("SECURITY_PROFILE", "development"))
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--chdir", str(REPO_ROOT), *options, app],
