@@ -6,11 +6,13 @@ import contextlib
 import ctypes
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -38,23 +40,30 @@ def _die_with_parent() -> None:
 
 
 class LiveServer:
-    """`gunicorn wsgi:app` on a free port of 127.0.0.1 against `database_url`."""
+    """`gunicorn wsgi:app` on a free port of 127.0.0.1 against `database_url`.
 
-    def __init__(self, database_url: str, log_path: Path, workers: int = 2) -> None:
+    `args` and `env` add gunicorn options and environment variables; with `tls` (the client
+    context the readiness check uses), the server is reached over https."""
+
+    def __init__(self, database_url: str, log_path: Path, workers: int = 2, *,
+                 args: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.database_url = database_url
         self.log_path = log_path
         self.workers = workers
+        self.args, self.env, self.tls = tuple(args), dict(env or {}), tls
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/fhir"
+        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/fhir"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> LiveServer:
-        env = dict(os.environ, DATABASE_URL=self.database_url, FHIR_BASE_URL=self.base_url)
+        env = dict(os.environ, **self.env, DATABASE_URL=self.database_url,
+                   FHIR_BASE_URL=self.base_url)
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--chdir", str(REPO_ROOT),
                  "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
-                 "--graceful-timeout", "5", *_gunicorn_options(), "wsgi:app"],
+                 "--graceful-timeout", "5", *_gunicorn_options(), *self.args, "wsgi:app"],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 # Own process group: stop() signals the master and its workers together.
                 start_new_session=True,
@@ -75,7 +84,8 @@ class LiveServer:
                 raise RuntimeError(f"gunicorn exited with status {self._process.returncode}:\n"
                                    f"{self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.base_url}/metadata", timeout=5) as response:
+                with urllib.request.urlopen(f"{self.base_url}/metadata", timeout=5,
+                                            context=self.tls) as response:
                     if response.status == 200:
                         return
                     last_error = f"HTTP {response.status}"
