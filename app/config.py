@@ -86,6 +86,8 @@ class Settings:
     oauth_introspection_client_secret: str | None = None
     oauth_token_ttl_seconds: int = 300
     oauth_jwks_cache_seconds: int = 300  # how long a fetched OAUTH_JWKS_URL is trusted
+    # The external authorisation server's token endpoint, advertised in smart-configuration.
+    oauth_token_endpoint: str | None = None
     # PEM private key signing the built-in endpoint's tokens; default: generated once in
     # instance/ (like SECRET_KEY), which only suits a single host.
     oauth_signing_key: str | None = None
@@ -157,6 +159,7 @@ class Settings:
             "oauth_signing_key": env.get("OAUTH_SIGNING_KEY") or None,
             "oauth_jwks_cache_seconds": int(env.get("OAUTH_JWKS_CACHE_SECONDS",
                                                     cls.oauth_jwks_cache_seconds)),
+            "oauth_token_endpoint": env.get("OAUTH_TOKEN_ENDPOINT") or None,
         }
         values.update(overrides)
         if values["security_profile"] not in SECURITY_PROFILES:

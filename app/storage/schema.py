@@ -238,3 +238,20 @@ sas_place = Table(
     Index("ix_sas_place_practitioner", "practitioner_id"),
     Index("ix_sas_place_role", "role_id"),
 )
+
+# -- OAuth 2 clients -------------------------------------------------------------------------
+# Third-party agendas of the built-in client-credentials endpoint, and the agendas a client
+# (of that endpoint or of an external authorisation server) is restricted to.
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("secret_hash", String(64), nullable=False),  # sha256 hex; the secret is never kept
+    Column("name", String(255), nullable=False),
+    Column("scope", Text, nullable=False),  # allowed SMART scopes, space-separated
+    # Logical ids, space-separated; both empty = not restricted.
+    Column("practitioners", Text, nullable=False, default=""),
+    Column("organizations", Text, nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),  # UTC, naive
+    Column("disabled_at", DateTime, nullable=True),
+)
