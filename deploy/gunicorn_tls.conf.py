@@ -29,7 +29,7 @@ bind = [os.environ.get("GUNICORN_BIND", "0.0.0.0:8443")]
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Hands the verified peer certificate to the app (app/auth/gunicorn_tls.py).
-worker_class = "app.auth.gunicorn_tls.TlsThreadWorker"
+worker_class = "app.auth.gunicorn_tls.ThreadWorkerWithCertificate"
 
 certfile = _required("TLS_CERT_FILE")
 keyfile = _required("TLS_KEY_FILE")

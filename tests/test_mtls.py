@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from app import create_app
 from app.auth.certificates import CertificateRefused, checked_subject
 from app.auth.gunicorn_tls import with_peer_certificate
-from app.auth.mtls import PEER_CERTIFICATE_KEY, _trusted
+from app.auth.mtls import PEER_CERTIFICATE_KEY, from_trusted_proxy
 from app.config import Settings
 from app.storage.maintenance import truncate_all
 from app.validation.profiles import default_profiles
@@ -114,7 +114,7 @@ def test_refused_certificates_say_why(pki: Pki, client: str, settings: dict[str,
     ("10.1.2.3", True), ("::ffff:10.1.2.3", True), ("192.0.2.7", False), ("fd00::1", True),
     ("11.0.0.1", False), ("", False), ("unix-socket", False)])
 def test_trusted_proxies_are_addresses_and_networks(address: str, trusted: bool) -> None:
-    assert _trusted(address, (PROXY_NETWORK, "fd00::/8", "not an address")) is trusted
+    assert from_trusted_proxy(address, (PROXY_NETWORK, "fd00::/8", "not an address")) is trusted
 
 
 def test_the_worker_wrapper_replaces_any_certificate_already_in_the_environ() -> None:
@@ -234,17 +234,22 @@ def client_context(pki: Pki, identity: str | None = None, *,
     return context
 
 
-@pytest.fixture(scope="module")
-def tls_server(database_url: str, engine: Engine, pki: Pki,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def tls_live_server(database_url: str, pki: Pki, log: Path, *args: str) -> LiveServer:
+    """gunicorn with deploy/gunicorn_tls.conf.py (gthread workers unless `args` say else)."""
     cert, key = pki.server
     env = {"SECURITY_PROFILE": "production", "TLS_CERT_FILE": str(cert),
            "TLS_KEY_FILE": str(key), "CLIENT_CA_BUNDLE": str(pki.ca_bundle),
            "SAS_ALLOWED_CN": SAS_CN, "SAS_ALLOWED_OU": SAS_OU, "TRUSTED_PROXIES": PROXY_NETWORK,
            "GUNICORN_THREADS": "2", "SECRET_KEY": "tests"}
+    return LiveServer(database_url, log, workers=1, args=["-c", str(CONFIG), *args], env=env,
+                      tls=client_context(pki))
+
+
+@pytest.fixture(scope="module")
+def tls_server(database_url: str, engine: Engine, pki: Pki,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("gunicorn-tls") / "gunicorn.log"
-    with LiveServer(database_url, log, workers=1, args=["-c", str(CONFIG)], env=env,
-                    tls=client_context(pki)) as server:
+    with tls_live_server(database_url, pki, log) as server:
         yield server
 
 
@@ -324,3 +329,13 @@ def test_tls_1_1_is_refused_while_the_same_client_on_1_2_is_served(tls: LiveServ
     assert status == 200
     with pytest.raises(ssl.SSLError, match="ALERT_PROTOCOL_VERSION"):
         call(tls, _legacy_client(pki, ssl.TLSVersion.TLSv1_1), "GET", "/fhir/metadata")
+
+
+def test_tls_the_sync_worker_hands_over_the_certificate_too(
+        engine: Engine, database_url: str, pki: Pki, tmp_path: Path) -> None:
+    _sas_agenda(engine, database_url)
+    worker = ("-k", "app.auth.gunicorn_tls.SyncWorkerWithCertificate")
+    with tls_live_server(database_url, pki, tmp_path / "gunicorn.log", *worker) as server:
+        assert_sas_bundle(*call(server, client_context(pki, "sas"), "GET", sas_url(MARTIN)))
+        answer = call(server, client_context(pki, "wrong-ou"), "GET", sas_url(MARTIN))
+        assert_outcome(*answer, 403, "no OU of the client certificate")

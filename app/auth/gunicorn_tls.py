@@ -7,7 +7,8 @@ replaced. Use with deploy/gunicorn_tls.conf.py:
 
     gunicorn -c deploy/gunicorn_tls.conf.py wsgi:app
 
-(`worker_class` there is `app.auth.gunicorn_tls.TlsThreadWorker`; TlsSyncWorker also exists.)
+(`worker_class` there is `app.auth.gunicorn_tls.ThreadWorkerWithCertificate`;
+SyncWorkerWithCertificate also exists.)
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ class _PeerCertificateMixin:
         self.wsgi = with_peer_certificate(self.wsgi)
 
 
-class TlsSyncWorker(_PeerCertificateMixin, SyncWorker):
+# Not named "...SyncWorker": gunicorn swaps a class of that name for its plain ThreadWorker
+# when threads > 1, which would silently drop the certificate.
+class SyncWorkerWithCertificate(_PeerCertificateMixin, SyncWorker):
     pass
 
 
-class TlsThreadWorker(_PeerCertificateMixin, ThreadWorker):
+class ThreadWorkerWithCertificate(_PeerCertificateMixin, ThreadWorker):
     pass

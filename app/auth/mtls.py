@@ -57,7 +57,7 @@ def presented_certificate(request: Request, settings: Settings) -> x509.Certific
     forwarded = request.headers.get(settings.client_cert_header)
     if not forwarded:
         return None
-    if not _trusted(_peer(request), settings.trusted_proxies):
+    if not from_trusted_proxy(_peer(request), settings.trusted_proxies):
         log.warning("%s header from %s ignored: not in TRUSTED_PROXIES",
                     settings.client_cert_header, _peer(request))
         return None
@@ -70,7 +70,8 @@ def _peer(request: Request) -> str:
     return str(original.get("REMOTE_ADDR") or "")
 
 
-def _trusted(address: str, proxies: tuple[str, ...]) -> bool:
+def from_trusted_proxy(address: str, proxies: tuple[str, ...]) -> bool:
+    """Whether `address` is one of the TRUSTED_PROXIES addresses or networks."""
     try:
         peer = ipaddress.ip_address(address)
     except ValueError:
