@@ -225,6 +225,10 @@ def test_a_restricted_client_writes_only_inside_its_agendas(secured: Flask) -> N
     moved = _appointment("a-martin", "Practitioner/blanc", "p-martin", "m-a-public")
     refused(call(secured, "martin-only", "PUT", "/fhir/Appointment/a-martin", moved), 403)
     refused(call(secured, "martin-only", "DELETE", "/fhir/Slot/blanc-1"), 403)
+    # Even an update that changes nothing is refused outside the compartment.
+    same = body(call(secured, "everything", "GET", "/fhir/Slot/blanc-1"))
+    refused(call(secured, "martin-only", "PUT", "/fhir/Slot/blanc-1", same), 403)
+    refused(call(secured, "reader", "PUT", "/fhir/Slot/blanc-1", same), 403)
     assert call(secured, "martin-only", "DELETE", "/fhir/Slot/m-a-busy").status_code == 200
     # A new patient belongs to nobody yet; an existing one only to its practitioners.
     new = {"resourceType": "Patient", "name": [{"family": "Nouveau"}]}

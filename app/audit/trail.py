@@ -2,8 +2,8 @@
 
 Changes are audited by an interceptor, in the transaction of the change itself: a write
 that rolls back leaves no trace of success. Reads of patient and appointment data are
-audited in a transaction of their own once the answer is known. (Refused authorisations
-will be audited by the authorisation layer; invalid input changes nothing, audit included.)
+audited in a transaction of their own once the answer is known, and so are refused
+requests (401/403, app/auth/refusals.py); invalid input changes nothing, audit included.
 """
 
 from __future__ import annotations

@@ -109,6 +109,9 @@ class AccessGuard:
                 raise Forbidden(f"{event.resource_type}/{event.resource_id} is outside the "
                                 f"agendas {principal.describe()} manages")
 
+    def before_noop_write(self, repo: Repository, event: WriteEvent) -> None:
+        self.before_write(repo, event)
+
     @staticmethod
     def _regulators(principal: Principal, contents: list[Resource]) -> None:
         # Regulator accounts are SAS's (INT_R02); SAS writes nothing else.

@@ -166,9 +166,15 @@ class Repository:
                     f"{current if current is not None else '(none)'} of "
                     f"{resource_type}/{resource_id}")
         created = previous is None or previous.deleted
-        if previous is not None and not previous.deleted and _same_content(previous, resource):
-            return previous, False  # no-op update: no new version, like HAPI
         event = WriteEvent("PUT", resource_type, resource_id, resource, previous)
+        if previous is not None and not previous.deleted and _same_content(previous, resource):
+            # No-op update: no new version, like HAPI; but a caller without the right to
+            # write must still be refused, so the access check sees it.
+            for interceptor in self.interceptors:
+                check = getattr(interceptor, "before_noop_write", None)
+                if check is not None:
+                    check(self, event)
+            return previous, False
         return self._write(event), created
 
     def delete(self, resource_type: str, resource_id: str) -> Stored | None:
