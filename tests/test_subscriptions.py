@@ -255,6 +255,8 @@ INVALID = {
                      "Subscription.channel.payload"),
     "header without a colon": (lambda s: s["channel"].update(header=["Bearer abc"]),
                                "Subscription.channel.header[0]"),
+    "header without a name": (lambda s: s["channel"].update(header=[": abc"]),
+                              "Subscription.channel.header[0]"),
 }
 
 
@@ -735,10 +737,8 @@ def test_admin_outbox_with_a_bad_limit_is_a_client_error(make_app: Callable[...,
     assert response.status_code == 400
 
 
-# -- defects still open (pinned: strict xfail turns green into a failure once fixed) ----------
+# -- defects found after the first version (each was a strict xfail until fixed) ---------------
 
-@pytest.mark.xfail(strict=True, reason="an endpoint without a host passes the startswith check, "
-                   "then every delivery fails (InvalidURL, retried until given up)")
 @pytest.mark.parametrize("endpoint", ["http://", "https:///hook"])
 def test_an_endpoint_without_a_host_is_refused(hooks: FlaskClient, endpoint: str) -> None:
     response = send(hooks, "POST", "Subscription",
@@ -747,8 +747,6 @@ def test_an_endpoint_without_a_host_is_refused(hooks: FlaskClient, endpoint: str
     assert "Subscription.channel.endpoint" in expressions(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="while a Subscription is in error the matcher skips it "
-                   "(only active ones are matched): changes made meanwhile are never notified")
 def test_changes_made_while_in_error_are_notified_after_recovery(
         make_app: Callable[..., Flask], receiver: Receiver) -> None:
     hook_app = make_app(subscription_error_threshold=1, outbox_base_delay_seconds=0.0)
@@ -769,6 +767,68 @@ def test_changes_made_while_in_error_are_notified_after_recovery(
     assert body(read(client, "Subscription", created["id"]))["status"] == "active"
     assert sorted(r.path for r in receiver.take()) == sorted(
         f"/hook/Patient/{p['id']}" for p in (first, second))
+
+
+def test_a_refused_notification_parks_and_puts_the_subscription_in_error_at_once(
+        make_app: Callable[..., Flask], receiver: Receiver) -> None:
+    hook_app = make_app(subscription_error_threshold=5)
+    client = hook_app.test_client()
+    created = create(client, subscription("Patient?family=durand", f"{receiver.url}/hook"))
+    create(client, {"resourceType": "Patient", "name": [{"family": "Durand"}]})
+    receiver.status = 403
+    assert deliver(hook_app) == 1
+    assert [row.status for row in outbox_rows(hook_app.extensions["agenda"].engine)] == [
+        "parked"]
+    stored = body(read(client, "Subscription", created["id"]))
+    assert stored["status"] == "error"
+    assert "HTTP 403" in stored["error"] and receiver.url in stored["error"]
+
+
+def test_a_request_that_cannot_be_sent_is_parked_not_retried() -> None:
+    from datetime import datetime
+
+    from app.subscriptions.delivery import Delivery
+    from app.subscriptions.outbox import Message
+
+    delivery = Delivery(Settings.from_env())
+    try:
+        for url, headers in (("http://", {}), ("http://agenda.example/h", {"": "x"}),
+                             ("http://agenda.example/h", {"X-Token": " leading space"})):
+            message = Message(1, "Subscription/1", "k", "Patient", "1", 1, "POST", url,
+                              headers, None, None, None, 1, datetime(2026, 1, 1))
+            result = delivery.send(message)
+            assert (result.ok, result.retryable) == (False, False), (url, headers, result)
+    finally:
+        delivery.close()
+
+
+def test_claiming_reads_only_open_outbox_rows(engine: Engine, hook_app: Flask) -> None:
+    """With thousands of delivered rows and a few open ones, the claim query reaches the
+    open rows through indexes (their number used to set the cost of every claim)."""
+    from sqlalchemy import insert, text
+
+    from app.search.dates import utc_now
+    from app.subscriptions.outbox import _due
+
+    now = utc_now()
+    rows = [{"subscriber": "sas", "ordering_key": f"Appointment/{n % 500}",
+             "resource_type": "Appointment", "resource_id": str(n % 500), "version": n,
+             "method": "PUT", "url": "https://sas.example/fhir/Appointment", "headers": "{}",
+             "status": "delivered" if n < 5000 else "pending", "attempts": 1,
+             "next_attempt_at": now, "created_at": now} for n in range(5010)]
+    with engine.begin() as conn:
+        conn.execute(insert(outbox), rows)
+        conn.execute(text("ANALYZE"))
+    literal_now = now.replace(microsecond=0).isoformat(sep=" ")
+    query = _due(literal_now).limit(1)  # type: ignore[arg-type]
+    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+        plan = "\n".join(str(row[-1]) for row in conn.execute(text(explain + sql)))
+    full_scans = [line for line in plan.splitlines()
+                  if line.strip() == "SCAN outbox" or "Seq Scan on outbox" in line]
+    assert not full_scans, plan
+    assert "ix_outbox_open_key" in plan, plan
 
 
 def test_receiver_sanity(receiver: Receiver) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -193,6 +194,9 @@ password_resets = Table(
 # -- notifications ---------------------------------------------------------------------------
 # Transactional outbox: a change and the HTTP requests that announce it commit together; the
 # delivery worker sends them afterwards, in order per `ordering_key`.
+OUTBOX_CLAIMABLE = "status IN ('pending', 'delivering')"
+OUTBOX_OPEN = "status IN ('pending', 'delivering', 'parked')"
+
 outbox = Table(
     "outbox",
     metadata,
@@ -219,6 +223,12 @@ outbox = Table(
     Column("last_status", Integer, nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_key", "ordering_key", "pk"),
+    # Delivered rows pile up (they are the announcement history of each key): the claim
+    # and its per-key order check look only at the few open ones.
+    Index("ix_outbox_claimable", "pk", postgresql_where=text(OUTBOX_CLAIMABLE),
+          sqlite_where=text(OUTBOX_CLAIMABLE)),
+    Index("ix_outbox_open_key", "ordering_key", "pk", postgresql_where=text(OUTBOX_OPEN),
+          sqlite_where=text(OUTBOX_OPEN)),
 )
 
 # The published SAS practice places (one row per Schedule and prefixed national id of its

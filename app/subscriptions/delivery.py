@@ -15,6 +15,9 @@ from app.config import Settings
 from app.subscriptions.outbox import Message
 
 RETRYABLE_4XX = {408, 425, 429}
+UNSENDABLE = (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+              requests.exceptions.MissingSchema, requests.exceptions.InvalidHeader,
+              UnicodeError)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class Delivery:
                 method, url, headers=message.headers,
                 data=message.body.encode() if message.body is not None else None,
                 timeout=self.settings.outbound_timeout_seconds, allow_redirects=False)
+        except UNSENDABLE as exc:
+            # The request itself is wrong (endpoint, header): retrying cannot help.
+            return Result(False, False, None, f"{type(exc).__name__}: {exc}")
         except requests.RequestException as exc:
             return Result(False, True, None, f"{type(exc).__name__}: {exc}")
         detail = response.text[:4000]

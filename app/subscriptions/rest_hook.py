@@ -1,7 +1,7 @@
 """FHIR R4 Subscriptions (rest-hook) for third-party agendas.
 
 `SubscriptionRules` checks Subscription resources when they are written and activates them.
-`SubscriptionMatcher` runs, inside every write transaction, each active Subscription's
+`SubscriptionMatcher` runs, inside every write transaction, each live Subscription's
 criteria against the changed resource with the search engine itself (criteria + `_id`),
 and queues a notification for each match in the outbox. R4 has no handshake or heartbeat
 (they arrive with R4B/R5 topic-based subscriptions), so none is sent.
@@ -43,8 +43,8 @@ def _issues(subscription: Resource) -> list[Issue]:
     if channel.get("type") != "rest-hook":
         issues.append(Issue("not-supported", "Subscription.channel.type: only rest-hook is "
                             "supported", expression=["Subscription.channel.type"]))
-    endpoint = str(channel.get("endpoint") or "")
-    if not endpoint.startswith(("https://", "http://")):
+    endpoint = urlsplit(str(channel.get("endpoint") or ""))
+    if endpoint.scheme not in ("https", "http") or not endpoint.hostname:
         issues.append(Issue("required", "Subscription.channel.endpoint: an http(s) URL is "
                             "required", expression=["Subscription.channel.endpoint"]))
     payload = channel.get("payload")
@@ -57,7 +57,7 @@ def _issues(subscription: Resource) -> list[Issue]:
         if "\r" in header or "\n" in header:
             issues.append(Issue("value", f"{where}: a header cannot contain a line break",
                                 expression=[where]))
-        elif ":" not in header:
+        elif ":" not in header or not header.partition(":")[0].strip():
             issues.append(Issue("value", f"{where}: expected 'Name: value'",
                                 expression=[where]))
     resource_type, params = split_criteria(str(subscription.get("criteria") or ""))
@@ -96,10 +96,12 @@ class SubscriptionRules:
                                 "the subscription was turned off or deleted")
 
 
-def _active_subscriptions(repo: Repository) -> list[Resource]:
+def _live_subscriptions(repo: Repository) -> list[Resource]:
+    """Subscriptions to notify: active ones, and those in error (R4: the server keeps
+    trying; what changes meanwhile is queued and goes out once the endpoint is back)."""
     active = select(search_token.c.res_pk).where(
         search_token.c.res_type == "Subscription", search_token.c.param == "status",
-        search_token.c.code == "active")
+        search_token.c.code.in_(("active", "error")))
     rows = repo.conn.execute(select(resources.c.content).where(
         resources.c.pk.in_(active), resources.c.deleted.is_(False)))
     return [orjson.loads(content) for (content,) in rows]
@@ -129,7 +131,7 @@ class SubscriptionMatcher:
                 "Subscription"}:
             return
         now = format_instant(utc_now())
-        for subscription in _active_subscriptions(repo):
+        for subscription in _live_subscriptions(repo):
             resource_type, params = split_criteria(subscription.get("criteria", ""))
             if resource_type != event.resource_type:
                 continue

@@ -112,7 +112,10 @@ class Worker:
             subscription["status"] = "active"
             subscription.pop("error", None)
         elif (failure is not None and subscription.get("status") == "active"
-              and message.attempts >= self.settings.subscription_error_threshold):
+              and (not failure.retryable
+                   or message.attempts >= self.settings.subscription_error_threshold)):
+            # A refused (parked) message is an error at once: nothing more goes out for
+            # this resource until someone looks at it.
             subscription["status"] = "error"
             subscription["error"] = f"Delivery to {message.url} failed {message.attempts} " \
                                     f"times: {failure.detail[:300]}"
