@@ -455,7 +455,7 @@ def measure(args: argparse.Namespace, url: str) -> int:
     print(f"dataset: {info['resources'].get('Practitioner', 0):,} practitioners, "
           f"{info['resources'].get('Slot', 0):,} slots, {info['database_bytes'] / 2**30:.1f} GiB;"
           f" {len(identifiers):,} active practitioners to pick from; app {_revision()} "
-          f"({args.app} {os.environ.get('BENCH_PATCHES', '')})", flush=True)
+          f"({args.app})", flush=True)
 
     floors = {k: Case(f"floor, {k} practitioner{'s' if k > 1 else ''}", k, 1, tool="floor")
               for k in sets}
@@ -510,7 +510,7 @@ def measure(args: argparse.Namespace, url: str) -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "dataset": info, "args": {k: str(v) for k, v in vars(args).items()},
-            "revision": _revision(), "patches": os.environ.get("BENCH_PATCHES", ""),
+            "revision": _revision(),
             "cases": [{"name": c.name, "tool": c.tool, "n": c.n, "p50": c.p(50), "p95": c.p(95),
                        "p99": c.p(99), "throughput": c.throughput, "errors": c.errors,
                        "slots": c.slots, "cpu_ms_per_request": c.cpu_ms_per_request}
