@@ -22,9 +22,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from app import create_app
+from app.auth import gate
 from app.auth.certificates import CertificateRefused, checked_subject
 from app.auth.gunicorn_tls import with_peer_certificate
 from app.auth.mtls import PEER_CERTIFICATE_KEY, from_trusted_proxy
+from app.auth.principal import CLIENT, Principal
+from app.auth.scopes import Scopes
 from app.config import Settings
 from app.storage.maintenance import truncate_all
 from app.validation.profiles import default_profiles
@@ -204,6 +207,19 @@ def test_proxy_mode_refuses_other_certificates_with_403(proxied: Flask, pki: Pki
     via = _via_proxy(proxied, PROXY, pki.clients[client].pem)
     assert_outcome(*_search(via), 403, "Client certificate refused", reason)
     assert _put_regulator(via) == 403
+
+
+def test_a_certificate_that_is_not_sas_does_not_stop_an_oauth_client(
+        proxied: Flask, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    agenda_software = Principal(CLIENT, "agenda-x", Scopes.parse("system/Slot.rs"))
+    monkeypatch.setattr(gate, "token_principal",
+                        lambda request, _state: agenda_software
+                        if request.headers.get("Authorization") == "Bearer agenda-x" else None)
+    via = _via_proxy(proxied, PROXY, pki.clients["wrong-ou"].pem, Authorization="Bearer agenda-x")
+    answer = via.get("/fhir/Slot?_id=m-a-public", headers={"Accept": SAS_JSON})
+    assert answer.status_code == 200 and json.loads(answer.data)["total"] == 1
+    # … but the SAS interactions still need SAS's certificate.
+    assert_outcome(*_search(via), 403, "reserved to the SAS platform")
 
 
 def test_proxy_mode_refuses_an_unreadable_header(proxied: Flask) -> None:

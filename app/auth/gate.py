@@ -14,7 +14,7 @@ from app.auth.bearer import token_principal
 from app.auth.context import current_principal
 from app.auth.mtls import certificate_principal
 from app.auth.principal import Principal, development_principal
-from app.fhir.errors import Unauthorized
+from app.fhir.errors import Forbidden, Unauthorized
 from app.state import current_state
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,15 @@ def identify() -> Principal:
     state = current_state()
     if state.settings.development:
         return development_principal(caller_label())
-    principal = (certificate_principal(request, state.settings)
-                 or token_principal(request, state))
+    try:
+        principal = certificate_principal(request, state.settings)
+    except Forbidden:
+        # IGC-Santé certifies many software vendors: a certificate that is not SAS's does
+        # not stop a third-party agenda from calling with its OAuth token.
+        if "Authorization" not in request.headers:
+            raise
+        principal = None
+    principal = principal or token_principal(request, state)
     if principal is None:
         raise Unauthorized("Authentication required: a SAS client certificate (mutual TLS) "
                            "or an OAuth 2 bearer token", headers={"WWW-Authenticate": CHALLENGE})
