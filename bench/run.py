@@ -9,7 +9,10 @@ Cases (same seeded request sets for the server and the floor):
   the pre-built URLs, or Python threads with `--client python` (their GIL and parsing cost
   shares the 2 cores with the server and distorts throughput);
 - the floor (bench/floor.py): one SQL statement + orjson, in-process, one client (best p95
-  of `--floor-passes` passes).
+  of `--floor-passes` passes);
+- the HTTP floor (bench/http_floor.py): the same gunicorn configuration, clients, request
+  paths and headers, serving the application's recorded answers (same bytes per path) from
+  a minimal WSGI callable: the transport alone, no Flask, no database.
 Every request set is replayed once before it is measured (warm caches).
 """
 
@@ -41,7 +44,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from bench import floor
+from bench import floor, http_floor
 from bench.generate import conninfo, scalar
 from bench.sas import ACCEPT, SasRequest, practitioner_identifiers, request_set
 
@@ -71,6 +74,10 @@ class Case:
     percentiles: dict[int, float] | None = None  # from wrk (no per-request list)
     count: int | None = None
     cpu_ms_per_request: dict[str, float] | None = None
+    http_floor: bool = False  # served by bench/http_floor.py, not the application
+    # single client: the answer to each request path, and the headers of one (HTTP floor)
+    answers: dict[str, bytes] = field(default_factory=dict)
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -96,7 +103,7 @@ def _free_port() -> int:
 
 @contextmanager
 def gunicorn(database_url: str, workers: int, worker_class: str, threads: int,
-             log_path: Path, app: str = "wsgi:app"
+             log_path: Path, app: str = "wsgi:app", extra_env: dict[str, str] | None = None
              ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     from gunicorn.config import Config
 
@@ -112,7 +119,8 @@ def gunicorn(database_url: str, workers: int, worker_class: str, threads: int,
                SECRET_KEY=os.environ.get("SECRET_KEY", secrets.token_hex(16)),
                # The clients have no SAS certificate or token: the authentication gate is
                # open (its cost per request is not part of these numbers).
-               SECURITY_PROFILE=os.environ.get("SECURITY_PROFILE", "development"))
+               SECURITY_PROFILE=os.environ.get("SECURITY_PROFILE", "development"),
+               **(extra_env or {}))
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--chdir", str(REPO_ROOT), *options, app],
@@ -205,12 +213,13 @@ def start_py_spy(pid: int, output: Path, seconds: int) -> subprocess.Popen[bytes
 
 # -- clients ---------------------------------------------------------------------------------
 
-def _get(conn: http.client.HTTPConnection, path: str) -> tuple[float, bytes, int]:
+def _get(conn: http.client.HTTPConnection, path: str
+         ) -> tuple[float, bytes, http.client.HTTPResponse]:
     started = time.perf_counter()
     conn.request("GET", path, headers={"Accept": ACCEPT})
     response = conn.getresponse()
     body = response.read()
-    return time.perf_counter() - started, body, response.status
+    return time.perf_counter() - started, body, response
 
 
 def _total(body: bytes) -> int:
@@ -235,14 +244,16 @@ def python_clients(base: str, requests: list[SasRequest], clients: int, case: Ca
                 index = issued
                 issued += 1
             request = requests[index % len(requests)]
-            seconds, body, status = _get(conn, request.path)
+            seconds, body, response = _get(conn, request.path)
             with lock:
                 case.latencies_ms.append(seconds * 1000)
-                if status != 200:
+                if response.status != 200:
                     case.errors += 1
                 elif clients == 1:  # parsing is off the clock; skip it under load
                     case.slots.append(_total(body))
                     case.sizes.append(len(body))
+                    case.answers[request.path] = body
+                    case.headers = case.headers or response.getheaders()
         conn.close()
 
     started = time.perf_counter()
@@ -325,7 +336,9 @@ def floor_case(url: str, requests: list[SasRequest], base: str, case: Case,
 # -- report ----------------------------------------------------------------------------------
 
 def _verdict(case: Case, floors: dict[int, Case]) -> str:
-    checks = []
+    checks: list[str] = []
+    if case.http_floor:
+        return ""
     ratio = case.p(95) / floors[case.practitioners].p(95)
     if case.clients == 1 and case.tool != "floor":
         checks.append(f"p95 ≤ {TARGET_FLOOR_RATIO:g}× floor: {'yes' if ratio <= 3 else 'NO'}")
@@ -338,15 +351,22 @@ def _verdict(case: Case, floors: dict[int, Case]) -> str:
     return "; ".join(checks)
 
 
-def report(cases: list[Case], floors: dict[int, Case]) -> str:
+def report(cases: list[Case], floors: dict[int, Case],
+           transport: dict[tuple[int, int], Case] | None = None) -> str:
+    """The results table; "HTTP floor p95" compares each case with the HTTP floor of the same
+    practitioner count and clients (`transport`, keyed by (practitioners, clients))."""
     lines = ["| case | client | n | errors | p50 ms | p95 ms | p99 ms | searches/s "
-             "| p95 / floor p95 | targets |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| p95 / floor p95 | p95 / HTTP floor p95 | targets |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for case in cases:
         ratio = case.p(95) / floors[case.practitioners].p(95)
+        http = (None if case.tool == "floor"
+                else (transport or {}).get((case.practitioners, case.clients)))
+        http_ratio = f"{case.p(95) / http.p(95):.2f}" if http else ""
         lines.append(
             f"| {case.name} | {case.tool} | {case.n} | {case.errors} | {case.p(50):.1f} | "
-            f"{case.p(95):.1f} | "
-            f"{case.p(99):.1f} | {case.throughput:.0f} | {ratio:.2f} | {_verdict(case, floors)} |")
+            f"{case.p(95):.1f} | {case.p(99):.1f} | {case.throughput:.0f} | {ratio:.2f} | "
+            f"{http_ratio} | {_verdict(case, floors)} |")
     return "\n".join(lines)
 
 
@@ -388,7 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--requests", type=int, default=300,
                         help="requests per single-client case (and floor)")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="clients of the concurrent cases (1: single-client cases only)")
     parser.add_argument("--duration", type=int, default=20,
                         help="seconds of each concurrent wrk case")
     parser.add_argument("--client", choices=("wrk", "python"),
@@ -405,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="record the gunicorn workers with py-spy during the 25-practitioner"
                              " concurrent case (collapsed stacks, `py-spy` on PATH or PY_SPY)")
     parser.add_argument("--app", default="wsgi:app", help="WSGI app gunicorn serves")
+    parser.add_argument("--no-http-floor", dest="http_floor", action="store_false",
+                        help="skip the HTTP floor (bench/http_floor.py) cases")
     parser.add_argument("--nice", type=int, default=None, metavar="N",
                         help="on a shared machine: run this process, gunicorn, wrk and the "
                              "PostgreSQL server of --database-url at this priority (e.g. -10)")
@@ -446,6 +469,47 @@ def prioritize(url: str, nice: int) -> Callable[[], None]:
     return restore
 
 
+def _people(k: int) -> str:
+    return f"{k} practitioner{'s' if k > 1 else ''}"
+
+
+def served_cases(args: argparse.Namespace, url: str, sets: dict[int, list[SasRequest]],
+                 app: str, http_floor_env: dict[str, str] | None = None) -> list[Case]:
+    """The single-client then the concurrent cases against gunicorn serving `app`; with
+    `http_floor_env`, the HTTP floor (bench/http_floor.py) under the same configuration."""
+    label = "HTTP floor, " if http_floor_env else ""
+    cases: list[Case] = []
+    with gunicorn(args.database_url, args.workers, args.worker_class, args.threads,
+                  args.log, app, http_floor_env) as (base, server):
+        meter = CpuMeter(server, url)
+        for k in (1, 25):
+            case = Case(f"{label}{_people(k)}, 1 client", k, 1, http_floor=bool(label))
+            python_clients(base, sets[k], 1, Case("warm-up", k, 1))
+            python_clients(base, sets[k], 1, case)
+            cases.append(case)
+        for k in (1, 25) if args.concurrency > 1 else ():
+            case = Case(f"{label}{_people(k)}, {args.concurrency} clients", k,
+                        args.concurrency, http_floor=bool(label))
+            spy = None
+            if args.client == "wrk":
+                wrk(base, sets[k], args.concurrency, 3, None)  # warm-up
+                if args.py_spy and k == 25 and not label:
+                    spy = start_py_spy(server.pid, args.py_spy, args.duration)
+                before = meter.snapshot()
+                wrk(base, sets[k], args.concurrency, args.duration, case)
+            else:
+                before = meter.snapshot()
+                python_clients(base, sets[k], args.concurrency, case,
+                               count=max(len(sets[k]), 1000))
+            after = meter.snapshot()
+            if spy is not None:
+                spy.wait()
+            case.cpu_ms_per_request = {name: (after[name] - before[name]) * 1000 / case.n
+                                       for name in after}
+            cases.append(case)
+    return cases
+
+
 def measure(args: argparse.Namespace, url: str) -> int:
     info = _dataset(url)
     with psycopg.connect(url) as conn:
@@ -462,44 +526,27 @@ def measure(args: argparse.Namespace, url: str) -> int:
     floor_results = {k: floor_case(url, sets[k], info["base_url"], floors[k], args.floor_passes)
                      for k in sets}
 
-    cases: list[Case] = []
-    with gunicorn(args.database_url, args.workers, args.worker_class, args.threads,
-                  args.log, args.app) as (base, server):
-        meter = CpuMeter(server, url)
-        for k in (1, 25):
-            case = Case(f"{k} practitioner{'s' if k > 1 else ''}, 1 client", k, 1)
-            python_clients(base, sets[k], 1, Case("warm-up", k, 1))
-            python_clients(base, sets[k], 1, case)
-            mismatched = sum(1 for got, want in zip(case.slots, floor_results[k], strict=True)
-                             if got != want.slots)
-            if mismatched:
-                print(f"note: {case.name}: {mismatched} responses differ in slot count from "
-                      "the floor (places without an address are not published)")
-            cases.append(case)
-        for k in (1, 25):
-            case = Case(f"{k} practitioner{'s' if k > 1 else ''}, {args.concurrency} clients",
-                        k, args.concurrency)
-            before = meter.snapshot()
-            spy = None
-            if args.client == "wrk":
-                wrk(base, sets[k], args.concurrency, 3, None)  # warm-up
-                if args.py_spy and k == 25:
-                    spy = start_py_spy(server.pid, args.py_spy, args.duration)
-                before = meter.snapshot()
-                wrk(base, sets[k], args.concurrency, args.duration, case)
-            else:
-                python_clients(base, sets[k], args.concurrency, case,
-                               count=max(len(sets[k]), 1000))
-            after = meter.snapshot()
-            if spy is not None:
-                spy.wait()
-            case.cpu_ms_per_request = {name: (after[name] - before[name]) * 1000 / case.n
-                                       for name in after}
-            cases.append(case)
+    cases = served_cases(args, url, sets, args.app)
+    for case in cases[:2]:
+        mismatched = sum(1 for got, want in zip(case.slots, floor_results[case.practitioners],
+                                                strict=True) if got != want.slots)
+        if mismatched:
+            print(f"note: {case.name}: {mismatched} responses differ in slot count from "
+                  "the floor (places without an address are not published)")
+    transport: dict[tuple[int, int], Case] = {}
+    if args.http_floor:
+        with tempfile.TemporaryDirectory(prefix="bench-http-floor-") as directory:
+            answers = Path(directory) / "answers.json"
+            recorded = {path: body for c in cases[:2] for path, body in c.answers.items()}
+            http_floor.save(answers, cases[0].headers, recorded)
+            floor_cases = served_cases(args, url, sets, "bench.http_floor:app",
+                                       {http_floor.ENVIRONMENT_VARIABLE: str(answers)})
+        transport = {(c.practitioners, c.clients): c for c in floor_cases}
+        cases += floor_cases
     cases += [floors[1], floors[25]]
 
     print()
-    print(report(cases, floors))
+    print(report(cases, floors, transport))
     print()
     print(sizes_report(cases))
     print()
@@ -511,8 +558,9 @@ def measure(args: argparse.Namespace, url: str) -> int:
         args.json.write_text(json.dumps({
             "dataset": info, "args": {k: str(v) for k, v in vars(args).items()},
             "revision": _revision(),
-            "cases": [{"name": c.name, "tool": c.tool, "n": c.n, "p50": c.p(50), "p95": c.p(95),
-                       "p99": c.p(99), "throughput": c.throughput, "errors": c.errors,
+            "cases": [{"name": c.name, "tool": c.tool, "http_floor": c.http_floor, "n": c.n,
+                       "p50": c.p(50), "p95": c.p(95), "p99": c.p(99),
+                       "throughput": c.throughput, "errors": c.errors,
                        "slots": c.slots, "cpu_ms_per_request": c.cpu_ms_per_request}
                       for c in cases]}, indent=1))
     return 0
