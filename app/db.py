@@ -79,6 +79,15 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
-def read_transaction(engine: Engine) -> Iterator[Connection]:
+def read_transaction(engine: Engine, autocommit: bool = False) -> Iterator[Connection]:
+    """A connection whose reads share one transaction (one snapshot).
+
+    `autocommit=True` is for a read that is a single statement, which is consistent on its
+    own: on PostgreSQL it runs without BEGIN and COMMIT, two round trips fewer. (SQLite keeps
+    its transaction: it is in-process, and its BEGIN listener above must keep pairing.)"""
+    if autocommit and is_postgresql(engine):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+        return
     with engine.connect() as conn, conn.begin():
         yield conn

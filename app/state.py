@@ -30,8 +30,10 @@ class AppState:
             yield repo
 
     @contextmanager
-    def reading(self) -> Iterator[Repository]:
-        with read_transaction(self.engine) as conn:
+    def reading(self, autocommit: bool = False) -> Iterator[Repository]:
+        """A repository for reads in one transaction; `autocommit=True` only for a read of
+        one statement (no BEGIN/COMMIT round trips on PostgreSQL, see read_transaction)."""
+        with read_transaction(self.engine, autocommit) as conn:
             yield Repository(conn, self.settings, self.interceptors)
 
 

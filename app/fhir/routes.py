@@ -149,7 +149,7 @@ def _sas_search(req: FhirRequest) -> Response:
     """The SAS slot aggregation (INT_R01) has its own fast path and shape."""
     state = current_state()
     search = parse_sas_search(req.params, state.settings)
-    with state.reading() as repo:
+    with state.reading(autocommit=True) as repo:  # one statement: no BEGIN/COMMIT needed
         body = SasAggregator(repo).bundle(search, request.url, state.settings.public_web_url)
     pretty = wants_pretty(request)
     return fhir_response(dump(orjson.loads(body), True) if pretty else body, 200,
