@@ -129,6 +129,20 @@ def test_refusals_are_audited_with_the_caller_and_what_was_attempted(secured: Fl
     assert "403" in reader["outcomeDesc"]
 
 
+def test_audit_events_name_the_authenticated_caller(secured: Flask) -> None:
+    created = body(call(secured, "sas", "POST", "/fhir/Practitioner", regulator(national())))
+    call(secured, "martin-only", "GET", "/fhir/Appointment/a-martin")
+    events = body(call(secured, "everything", "GET",
+                       "/fhir/AuditEvent?outcome=0&agent-name=sas-certificate"))["entry"]
+    assert [e["resource"]["entity"][0]["what"]["reference"] for e in events] == [
+        f"Practitioner/{created['id']}/_history/1"]
+    (read,) = body(call(secured, "everything", "GET",
+                        "/fhir/AuditEvent?agent-name=oauth-client%20martin-only"))["entry"]
+    assert read["resource"]["action"] == "R" and read["resource"]["outcome"] == "0"
+    assert read["resource"]["entity"][0]["what"]["reference"].startswith(
+        "Appointment/a-martin/_history/")
+
+
 # -- scopes -------------------------------------------------------------------------------------
 
 def test_scopes_limit_types_and_actions(secured: Flask) -> None:
