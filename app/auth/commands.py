@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -26,8 +28,11 @@ def oauth_group() -> None:
                    "repeatable")
 @click.option("--organization", "organizations", multiple=True, metavar="ID",
               help="Restrict to the agendas of this Organization (logical id); repeatable")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (client_id, client_secret, scope, practitioners, "
+                   "organizations, token_endpoint) instead of text, for scripts")
 def register_client(name: str, scope: str, practitioners: tuple[str, ...],
-                    organizations: tuple[str, ...]) -> None:
+                    organizations: tuple[str, ...], as_json: bool) -> None:
     """Register a client and print its credentials (the secret is shown only once)."""
     state = state_of(current_app)
     try:
@@ -35,6 +40,19 @@ def register_client(name: str, scope: str, practitioners: tuple[str, ...],
             client, secret = clients.register(repo, name, scope, practitioners, organizations)
     except clients.RegistrationError as exc:
         raise click.UsageError(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps({
+            "client_id": client.client_id,
+            "client_secret": secret,
+            "name": client.name,
+            "scope": client.scope,
+            "practitioners": sorted(client.practitioners),
+            "organizations": sorted(client.organizations),
+            # None: tokens come from the external authorisation server.
+            "token_endpoint": (None if external_server(state.settings)
+                               else token_endpoint(state.settings)),
+        }))
+        return
     click.echo(f"client_id:      {client.client_id}")
     click.echo(f"client_secret:  {secret}")
     click.echo(f"scope:          {client.scope}")
