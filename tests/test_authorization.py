@@ -228,6 +228,11 @@ def test_a_client_restricted_to_one_practitioner_sees_only_that_agenda(secured: 
     # Directory data stays readable.
     assert body(call(secured, "martin-only", "GET", "/fhir/Practitioner/blanc"))["id"] == "blanc"
     refused(call(secured, "martin-only", "GET", "/fhir/Appointment/_history"), 403)
+    # The audit trail spans every agenda.
+    refused(call(secured, "martin-only", "GET", "/fhir/AuditEvent"), 403)
+    response = call(secured, "martin-only", "GET",
+                    "/fhir/Appointment?_revinclude=AuditEvent:entity")
+    assert ids(response) == {"a-martin"} and ids(response, "include") == set()
 
 
 def test_a_restricted_client_writes_only_inside_its_agendas(secured: Flask) -> None:

@@ -21,6 +21,8 @@ from app.storage.repository import Repository, WriteEvent
 Resource = dict[str, Any]
 # Written by the server itself inside a client's transaction (audit trail).
 INTERNAL_TYPES = frozenset({"AuditEvent"})
+# The audit trail spans every agenda: not for a client restricted to some of them.
+UNRESTRICTED_ONLY = frozenset({"AuditEvent"})
 
 
 def _checked() -> Principal | None:
@@ -50,6 +52,8 @@ def search_params(repo: Repository, resource_type: str,
     if principal is None:
         return params
     policy.require(principal, resource_type, SEARCH)
+    if resource_type in UNRESTRICTED_ONLY:
+        policy.require_unrestricted(principal, f"Searching {resource_type}")
     if principal.restricted and resource_type in RESTRICTED_READS:
         return [*params, *_compartment(repo, principal).search_criteria(resource_type)]
     return params
@@ -60,7 +64,8 @@ def visible(repo: Repository, resource_type: str, resource: Resource) -> bool:
     principal = _checked()
     if principal is None:
         return True
-    if not principal.scopes.allows(resource_type, READ):
+    if not principal.scopes.allows(resource_type, READ) or (
+            principal.restricted and resource_type in UNRESTRICTED_ONLY):
         return False
     return not (principal.restricted and resource_type in RESTRICTED_READS
                 and not _compartment(repo, principal).holds(resource_type, resource))
@@ -71,6 +76,8 @@ def read(repo: Repository, resource_type: str, resource: Resource) -> None:
     if principal is None:
         return
     policy.require(principal, resource_type, READ)
+    if resource_type in UNRESTRICTED_ONLY:
+        policy.require_unrestricted(principal, f"Reading {resource_type}")
     if principal.restricted and resource_type in RESTRICTED_READS and not _compartment(
             repo, principal).holds(resource_type, resource):
         raise Forbidden(f"{resource_type}/{resource.get('id')} is outside the agendas "
