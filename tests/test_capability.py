@@ -262,3 +262,25 @@ def test_read_only_types_refuse_every_write(client, resource_type):
         assert body(response)["resourceType"] == "OperationOutcome"
     assert body(client.get(f"/fhir/{resource_type}/{existing['id']}"))["meta"][
         "versionId"] == "1"
+
+
+def test_production_declares_how_to_authenticate(engine, database_url):
+    from fhir.resources.R4B import get_fhir_model_class
+
+    from app import create_app
+    from app.config import Settings
+
+    settings = Settings.from_env(database_url=database_url, security_profile="production",
+                                 fhir_base_url="https://agenda.example.fr/fhir")
+    statement = body(create_app(settings, engine=engine).test_client().get("/fhir/metadata"))
+    security = _rest(statement)["security"]
+    codes = {c["code"] for c in security["service"][0]["coding"]}
+    assert codes == {"SMART-on-FHIR", "Certificates"}
+    (uris,) = security["extension"]
+    assert uris["extension"] == [{"url": "token",
+                                  "valueUri": "https://agenda.example.fr/oauth/token"}]
+    get_fhir_model_class("CapabilityStatement").model_validate(statement)
+
+
+def test_the_development_profile_declares_no_security(capability):
+    assert "security" not in _rest(capability)

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import current_app
 
+from app.auth.capability import security_statement
 from app.search.dates import format_instant, utc_now
 from app.search.registry import READ_ONLY_TYPES, SPEC_BASE, SUPPORTED_TYPES, params_for
 from app.state import current_state
@@ -90,6 +91,10 @@ def capability_statement() -> dict[str, Any]:
         resources.append(entry)
     system = [{"code": code} for key, codes in SYSTEM_INTERACTIONS.items() if key in routes
               for code in codes]
+    rest: dict[str, Any] = {"mode": "server"}
+    security = security_statement(current_state().settings)
+    if security is not None:
+        rest["security"] = security
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -101,7 +106,7 @@ def capability_statement() -> dict[str, Any]:
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/json", "application/json+fhir"],
         "rest": [{
-            "mode": "server",
+            **rest,
             "resource": resources,
             "interaction": system,
             "searchParam": [{"name": "_count", "type": "number"},
