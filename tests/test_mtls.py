@@ -222,6 +222,31 @@ def test_a_certificate_that_is_not_sas_does_not_stop_an_oauth_client(
     assert_outcome(*_search(via), 403, "reserved to the SAS platform")
 
 
+def test_an_accepted_certificate_is_not_verified_again_until_its_settings_change(
+        proxied: Flask, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.auth import mtls
+
+    checks: list[str] = []
+
+    def counting(certificate: Any, settings: Settings, now: Any = None) -> str:
+        checks.append(certificate.subject.rfc4514_string())
+        return checked_subject(certificate, settings, now)
+
+    monkeypatch.setattr(mtls, "checked_subject", counting)
+    mtls._verdicts.clear()
+    client = _via_proxy(proxied, PROXY, pki.clients["sas"].pem)
+    for _ in range(3):
+        assert _search(client)[0] == 200
+    assert len(checks) == 1
+    # Other allow-lists: a new verdict, here a refusal.
+    narrower = create_app(production(pki, database_url=proxied.extensions["agenda"]
+                                     .settings.database_url, sas_allowed_ou=("Autre",)),
+                          engine=proxied.extensions["agenda"].engine)
+    refused_client = _via_proxy(narrower, PROXY, pki.clients["sas"].pem)
+    assert_outcome(*_search(refused_client), 403, "SAS_ALLOWED_OU")
+    assert len(checks) == 2
+
+
 def test_proxy_mode_refuses_an_unreadable_header(proxied: Flask) -> None:
     via = _via_proxy(proxied, PROXY, b"-----BEGIN CERTIFICATE-----\nnot base64\n")
     assert_outcome(*_search(via), 403, "cannot be read")

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
-from cryptography import x509
 from flask import Request
 
 from app.auth.certificates import CertificateRefused, checked_subject, parse_der, parse_pem
@@ -33,27 +36,45 @@ PEER_CERTIFICATE_KEY = "fhir_agenda.peer_certificate"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# An accepted certificate is not checked again for a while: the chain verification costs
+# ~0.4 ms per request (bench/README.md). Keyed by everything the verdict depends on.
+VERDICT_TTL = timedelta(minutes=5)
+VERDICT_CACHE_SIZE = 64
+_verdicts: OrderedDict[tuple[object, ...], tuple[str, datetime]] = OrderedDict()
+_verdicts_lock = threading.Lock()
+
+
 def certificate_principal(request: Request, settings: Settings) -> Principal | None:
     """The SAS principal of an allowed client certificate; None without a certificate.
 
     Raises Forbidden when a certificate is presented but refused."""
     try:
-        certificate = presented_certificate(request, settings)
-        if certificate is None:
+        presented = presented_certificate(request, settings)
+        if presented is None:
             return None
-        return sas_principal(checked_subject(certificate, settings))
+        now = datetime.now(UTC)
+        key = _verdict_key(presented, settings)
+        with _verdicts_lock:
+            cached = _verdicts.get(key) if key is not None else None
+        if cached is not None and now < cached[1]:
+            return sas_principal(cached[0])
+        certificate = parse_der(presented) if isinstance(presented, bytes) else parse_pem(
+            unquote_to_bytes(presented))
+        subject = checked_subject(certificate, settings, now)
+        if key is not None:
+            _remember(key, subject, min(certificate.not_valid_after_utc, now + VERDICT_TTL))
+        return sas_principal(subject)
     except CertificateRefused as exc:
         log.warning("client certificate refused from %s: %s", _peer(request), exc)
         raise Forbidden(f"Client certificate refused: {exc}") from exc
 
 
-def presented_certificate(request: Request, settings: Settings) -> x509.Certificate | None:
-    """The client certificate of the TLS connection, else the one a trusted proxy forwarded.
-
-    Raises CertificateRefused when it cannot be read."""
+def presented_certificate(request: Request, settings: Settings) -> bytes | str | None:
+    """The client certificate of the TLS connection (DER bytes), else the one a trusted
+    proxy forwarded (the header: URL-encoded PEM)."""
     der = request.environ.get(PEER_CERTIFICATE_KEY)
     if der:
-        return parse_der(der)
+        return bytes(der)
     forwarded = request.headers.get(settings.client_cert_header)
     if not forwarded:
         return None
@@ -61,7 +82,24 @@ def presented_certificate(request: Request, settings: Settings) -> x509.Certific
         log.warning("%s header from %s ignored: not in TRUSTED_PROXIES",
                     settings.client_cert_header, _peer(request))
         return None
-    return parse_pem(unquote_to_bytes(forwarded.strip()))
+    return forwarded.strip()
+
+
+def _verdict_key(presented: bytes | str, settings: Settings) -> tuple[object, ...] | None:
+    bundle = settings.client_ca_bundle
+    try:
+        stamp = os.stat(bundle).st_mtime_ns if bundle else None
+    except OSError:
+        return None  # the check itself will say what is wrong with the bundle
+    return (presented, bundle, stamp, settings.sas_allowed_cn, settings.sas_allowed_ou)
+
+
+def _remember(key: tuple[object, ...], subject: str, until: datetime) -> None:
+    with _verdicts_lock:
+        _verdicts[key] = (subject, until)
+        _verdicts.move_to_end(key)
+        while len(_verdicts) > VERDICT_CACHE_SIZE:
+            _verdicts.popitem(last=False)
 
 
 def _peer(request: Request) -> str:
