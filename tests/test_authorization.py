@@ -32,6 +32,7 @@ PRINCIPALS = {
     "reader": Principal(CLIENT, "reader", Scopes.parse("system/Slot.read system/Schedule.rs")),
     "everything": Principal(CLIENT, "everything", Scopes.parse("system/*.*")),
     "schedules": Principal(CLIENT, "schedules", Scopes.parse("system/Schedule.*")),
+    "slot-updater": Principal(CLIENT, "slot-updater", Scopes.parse("system/Slot.ru")),
     # An agenda software managing Dr Martin's agenda only.
     "martin-only": Principal(CLIENT, "martin-only", Scopes.parse("system/*.*"),
                              practitioners=frozenset({"martin"})),
@@ -159,6 +160,16 @@ def test_scopes_limit_types_and_actions(secured: Flask) -> None:
     refused(response, 403)
     assert ids(call(secured, "everything", "GET", "/fhir/Slot?start=ge2030-03-10T10:00:00%2B01:00"
                     "&start=le2030-03-10T10:00:00%2B01:00")) == set()
+
+
+def test_an_update_that_creates_needs_the_create_scope(secured: Flask) -> None:
+    existing = body(call(secured, "slot-updater", "GET", "/fhir/Slot/blanc-1"))
+    changed = call(secured, "slot-updater", "PUT", "/fhir/Slot/blanc-1",
+                   {**existing, "comment": "Rappeler avant"})
+    assert changed.status_code == 200 and body(changed)["comment"] == "Rappeler avant"
+    new = {**existing, "id": "slot-new"}
+    refused(call(secured, "slot-updater", "PUT", "/fhir/Slot/slot-new", new), 403)
+    assert call(secured, "everything", "GET", "/fhir/Slot/slot-new").status_code == 404
 
 
 def test_includes_the_scopes_do_not_cover_are_left_out(secured: Flask) -> None:

@@ -13,7 +13,7 @@ from app.auth import policy
 from app.auth.compartment import RESTRICTED_READS, RESTRICTED_WRITES, Compartment
 from app.auth.context import current_principal
 from app.auth.principal import Principal
-from app.auth.scopes import READ, SEARCH
+from app.auth.scopes import CREATE, READ, SEARCH
 from app.fhir.errors import Forbidden
 from app.sas.regulators import is_regulator
 from app.storage.repository import Repository, WriteEvent
@@ -102,9 +102,12 @@ class AccessGuard:
         principal = _checked()
         if principal is None or event.resource_type in INTERNAL_TYPES:
             return
-        policy.require(principal, event.resource_type, policy.WRITE_ACTIONS[event.method])
         previous = event.previous.as_dict() if event.previous and not event.previous.deleted \
             else None
+        # An update that creates (client-chosen id, or over a deleted resource) is a create.
+        action = CREATE if event.method == "PUT" and previous is None else (
+            policy.WRITE_ACTIONS[event.method])
+        policy.require(principal, event.resource_type, action)
         contents = [c for c in (event.resource, previous) if c is not None]
         if event.resource_type == "Practitioner":
             self._regulators(principal, contents)
