@@ -6,7 +6,8 @@ import hmac
 import logging
 import secrets
 
-from flask import Flask, Response, request, session
+from flask import Flask, Request, Response, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from app.config import INSTANCE_DIR, Settings, instance_secret
 
@@ -14,6 +15,21 @@ log = logging.getLogger(__name__)
 
 CSRF_FIELD = "csrf_token"
 INSTANCE_SECRET = INSTANCE_DIR / "secret_key"
+API_PREFIX = "/fhir"
+
+
+class WebSessionInterface(SecureCookieSessionInterface):
+    """Cookie sessions for the web pages only.
+
+    The FHIR API authenticates every request (certificate or token), never by cookie: it
+    neither reads nor writes one, and skips verifying a signature on each call. Flask gives
+    it its null session: empty, and any write raises."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        path = request.path
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            return None
+        return super().open_session(app, request)
 
 
 def _instance_secret() -> str:
@@ -29,6 +45,7 @@ def configure(app: Flask, settings: Settings) -> None:
             "\n%s\nSECRET_KEY is not set: using the key kept in %s, which only this host "
             "has.\nWith several hosts behind a load balancer, set SECRET_KEY on all of "
             "them.\n%s", "*" * 78, INSTANCE_SECRET, "*" * 78)
+    app.session_interface = WebSessionInterface()
     # The cookie carries the session and CSRF tokens: no script access, not sent on
     # cross-site POSTs, HTTPS-only when the public site is served over HTTPS.
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
