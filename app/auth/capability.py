@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.auth.oauth_server import external_server, token_endpoint
+from app.auth.oauth_server import advertised_token_endpoint
 from app.config import Settings
 
 SERVICES = "http://terminology.hl7.org/CodeSystem/restful-security-service"
@@ -23,8 +23,7 @@ def security_statement(settings: Settings) -> dict[str, Any] | None:
                        "IGC-Santé client certificate (mutual TLS) for the SAS slot search "
                        "and regulator accounts.",
     }
-    token = (settings.oauth_token_endpoint if external_server(settings)
-             else token_endpoint(settings))
+    token = advertised_token_endpoint(settings)
     if token:
         statement["extension"] = [{"url": OAUTH_URIS,
                                    "extension": [{"url": "token", "valueUri": token}]}]

@@ -10,45 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-
 from app.auth.principal import Principal
 from app.search.extract import parse_reference
+from app.storage.references import referenced, referrers
 from app.storage.repository import Repository
-from app.storage.schema import resources, search_reference
 
 # Resource types whose reads a restricted client sees only inside its compartment.
 RESTRICTED_READS = frozenset({"Appointment", "Slot", "Schedule", "Patient"})
 # … and whose writes must stay inside it (a new Patient is anyone's until booked).
 RESTRICTED_WRITES = RESTRICTED_READS | {"Practitioner", "PractitionerRole"}
 NOTHING = "no-such-resource"  # an id no resource has: an empty allowed set matches nothing
-
-
-def _referring(repo: Repository, source_type: str, param: str,
-               targets: dict[str, set[str]]) -> set[str]:
-    """Ids of live `source_type` resources whose `param` points at one of `targets`."""
-    x = search_reference
-    wanted = [and_(x.c.target_type == kind, x.c.target_id.in_(sorted(ids)))
-              for kind, ids in targets.items() if ids]
-    if not wanted:
-        return set()
-    query = (select(resources.c.res_id).join(x, x.c.res_pk == resources.c.pk)
-             .where(x.c.res_type == source_type, x.c.param == param, x.c.url.is_(None),
-                    or_(*wanted), resources.c.res_type == source_type,
-                    resources.c.deleted.is_(False)))
-    return set(repo.conn.scalars(query))
-
-
-def _targets(repo: Repository, source_type: str, source_ids: set[str], param: str,
-             target_type: str) -> set[str]:
-    x = search_reference
-    if not source_ids:
-        return set()
-    query = (select(x.c.target_id).join(resources, x.c.res_pk == resources.c.pk)
-             .where(resources.c.res_type == source_type,
-                    resources.c.res_id.in_(sorted(source_ids)), x.c.param == param,
-                    x.c.target_type == target_type, x.c.url.is_(None)))
-    return set(repo.conn.scalars(query))
 
 
 @dataclass
@@ -62,14 +33,15 @@ class Compartment:
 
     @classmethod
     def of(cls, repo: Repository, principal: Principal) -> Compartment:
-        roles = (_referring(repo, "PractitionerRole", "practitioner",
-                            {"Practitioner": set(principal.practitioners)})
-                 | _referring(repo, "PractitionerRole", "organization",
-                              {"Organization": set(principal.organizations)}))
-        practitioners = set(principal.practitioners) | _targets(
-            repo, "PractitionerRole", roles, "practitioner", "Practitioner")
-        schedules = _referring(repo, "Schedule", "actor",
-                               {"Practitioner": practitioners, "PractitionerRole": roles})
+        conn = repo.conn
+        roles = (referrers(conn, "PractitionerRole", ("practitioner",),
+                           {"Practitioner": set(principal.practitioners)})
+                 | referrers(conn, "PractitionerRole", ("organization",),
+                             {"Organization": set(principal.organizations)}))
+        practitioners = set(principal.practitioners) | referenced(
+            conn, "PractitionerRole", roles, "practitioner", "Practitioner")
+        schedules = referrers(conn, "Schedule", ("actor",),
+                              {"Practitioner": practitioners, "PractitionerRole": roles})
         return cls(repo, principal, practitioners, roles, schedules)
 
     def _actors(self) -> dict[str, set[str]]:
@@ -78,9 +50,10 @@ class Compartment:
     @property
     def patients(self) -> set[str]:
         if self._patients is None:
-            appointments = _referring(self.repo, "Appointment", "actor", self._actors())
-            self._patients = _targets(self.repo, "Appointment", appointments, "patient",
-                                      "Patient")
+            appointments = referrers(self.repo.conn, "Appointment", ("actor",),
+                                     self._actors())
+            self._patients = referenced(self.repo.conn, "Appointment", appointments,
+                                        "patient", "Patient")
         return self._patients
 
     def search_criteria(self, resource_type: str) -> list[tuple[str, str]]:

@@ -78,6 +78,12 @@ def external_server(settings: Settings) -> bool:
     return bool(settings.oauth_jwks_url or settings.oauth_introspection_url)
 
 
+def advertised_token_endpoint(settings: Settings) -> str | None:
+    """Where clients get tokens: ours, or the external server's when one is configured."""
+    return settings.oauth_token_endpoint if external_server(settings) else (
+        token_endpoint(settings))
+
+
 @oauth.post("/oauth/token")
 def issue_token() -> Response:
     server: AuthorizationServer = current_app.extensions["oauth_server"]
@@ -104,11 +110,11 @@ def smart_configuration() -> Response:
         "scopes_supported": scopes,
         "capabilities": ["client-confidential-symmetric", "permission-v1", "permission-v2"],
     }
+    token = advertised_token_endpoint(settings)
+    if token:
+        document["token_endpoint"] = token
     if not external_server(settings):
-        document["token_endpoint"] = token_endpoint(settings)
         document["jwks_uri"] = token_endpoint(settings).removesuffix("/token") + "/jwks"
-    elif settings.oauth_token_endpoint:
-        document["token_endpoint"] = settings.oauth_token_endpoint
     response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -7,19 +7,18 @@ with the rules of app/sas/placing.py, every Schedule whose place may read that r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, delete, insert, select
 
-from app.sas.placing import PlaceRules, contents, owner, referrers, roles_of
+from app.sas.placing import PlaceRules, contents, owner, roles_of
+from app.storage.references import CHUNK, chunks, referrers
 from app.storage.repository import Repository, WriteEvent
 from app.storage.schema import resources, sas_place
 
 WATCHED = frozenset({"Schedule", "PractitionerRole", "Practitioner", "Location",
                      "Organization"})
-CHUNK = 500  # ids per statement: well under SQLite's bound-parameter limit
 
 
 def affected(conn: Connection, base: str, event: WriteEvent) -> set[str]:
@@ -59,16 +58,10 @@ def _published(conn: Connection, practitioners: set[str], roles: set[str]) -> se
     found: set[str] = set()
     for column, ids in ((sas_place.c.practitioner_id, practitioners),
                         (sas_place.c.role_id, roles)):
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             found.update(conn.execute(select(sas_place.c.schedule_id).where(
                 column.in_(chunk))).scalars())
     return found
-
-
-def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start:start + CHUNK]
 
 
 def place_rows(conn: Connection, rules: PlaceRules,
@@ -79,7 +72,7 @@ def place_rows(conn: Connection, rules: PlaceRules,
 
 def refresh(conn: Connection, rules: PlaceRules, schedule_ids: set[str]) -> None:
     """Recompute the rows of these Schedules from the stored resources."""
-    for chunk in _chunks(schedule_ids):
+    for chunk in chunks(schedule_ids):
         conn.execute(delete(sas_place).where(sas_place.c.schedule_id.in_(chunk)))
         rows = place_rows(conn, rules, contents(conn, "Schedule", set(chunk)))
         if rows:

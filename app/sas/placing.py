@@ -20,6 +20,7 @@ from app.identifiers import IDNPS_SYSTEM, idnps
 from app.sas import shape
 from app.sas.regulators import is_regulator
 from app.search.extract import parse_reference
+from app.storage.references import chunks
 from app.storage.schema import resources, search_reference
 
 log = logging.getLogger(__name__)
@@ -192,43 +193,23 @@ def national_ids(person: Resource) -> list[str]:
 
 def contents(conn: Connection, resource_type: str, ids: set[str]) -> dict[str, Resource]:
     found: dict[str, Resource] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), 500):
+    for chunk in chunks(ids):
         query = select(resources.c.res_id, resources.c.content).where(
             resources.c.res_type == resource_type, resources.c.deleted.is_(False),
-            resources.c.res_id.in_(ordered[start:start + 500]))
+            resources.c.res_id.in_(chunk))
         found.update((i, orjson.loads(c)) for i, c in conn.execute(query))
-    return found
-
-
-def referrers(conn: Connection, source_type: str, params: tuple[str, ...],
-              targets: dict[str, set[str]]) -> set[str]:
-    """Ids of the `source_type` resources whose `params` reference one of `targets`."""
-    index = search_reference
-    found: set[str] = set()
-    for target_type, ids in targets.items():
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), 500):
-            query = select(resources.c.res_id).join(
-                index, index.c.res_pk == resources.c.pk).where(
-                index.c.res_type == source_type, index.c.param.in_(params),
-                index.c.url.is_(None), index.c.target_type == target_type,
-                index.c.target_id.in_(ordered[start:start + 500]),
-                resources.c.deleted.is_(False))
-            found.update(conn.execute(query).scalars())
     return found
 
 
 def roles_of(conn: Connection, practitioner_ids: set[str]) -> dict[str, list[str]]:
     index = search_reference
     found: dict[str, list[str]] = {}
-    ordered = sorted(practitioner_ids)
-    for start in range(0, len(ordered), 500):
+    for chunk in chunks(practitioner_ids):
         query = select(index.c.target_id, resources.c.res_id).join(
             resources, resources.c.pk == index.c.res_pk).where(
             index.c.res_type == "PractitionerRole", index.c.param == "practitioner",
             index.c.url.is_(None), index.c.target_type == "Practitioner",
-            index.c.target_id.in_(ordered[start:start + 500]), resources.c.deleted.is_(False))
+            index.c.target_id.in_(chunk), resources.c.deleted.is_(False))
         for practitioner_id, role_id in conn.execute(query):
             found.setdefault(practitioner_id, []).append(role_id)
     return found

@@ -1,0 +1,51 @@
+"""Who refers to what, read from the `search_reference` index (live resources only).
+
+Id lists go in chunks: SQLite bounds the number of parameters of a statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Connection, select
+
+from app.storage.schema import resources, search_reference
+
+CHUNK = 500  # ids per statement: well under SQLite's bound-parameter limit
+
+
+def chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start:start + CHUNK]
+
+
+def referrers(conn: Connection, source_type: str, params: tuple[str, ...],
+              targets: dict[str, set[str]]) -> set[str]:
+    """Ids of the `source_type` resources whose `params` reference one of `targets`."""
+    index = search_reference
+    found: set[str] = set()
+    for target_type, ids in targets.items():
+        for chunk in chunks(ids):
+            query = select(resources.c.res_id).join(
+                index, index.c.res_pk == resources.c.pk).where(
+                index.c.res_type == source_type, index.c.param.in_(params),
+                index.c.url.is_(None), index.c.target_type == target_type,
+                index.c.target_id.in_(chunk), resources.c.deleted.is_(False))
+            found.update(conn.execute(query).scalars())
+    return found
+
+
+def referenced(conn: Connection, source_type: str, source_ids: set[str], param: str,
+               target_type: str) -> set[str]:
+    """Ids of the `target_type` resources that `param` of these sources references."""
+    index = search_reference
+    found: set[str] = set()
+    for chunk in chunks(source_ids):
+        query = select(index.c.target_id).join(
+            resources, index.c.res_pk == resources.c.pk).where(
+            resources.c.res_type == source_type, resources.c.res_id.in_(chunk),
+            resources.c.deleted.is_(False), index.c.param == param,
+            index.c.target_type == target_type, index.c.url.is_(None))
+        found.update(conn.execute(query).scalars())
+    return found
