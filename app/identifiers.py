@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
+# FR Core's system for the bare 11-digit RPPS number (its IDNPS is "8" + the number).
+RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
+PROFESSIONAL_SYSTEMS = frozenset({IDNPS_SYSTEM, RPPS_SYSTEM})
 IDNST_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
 SAS_TECHNICAL_SYSTEM = "urn:oid:1.2.250.1.213.3.6"
 IDENTIFIER_TYPE_SYSTEM = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
@@ -33,11 +36,13 @@ def idnps(value: str) -> str:
 
 
 def idnst(value: str, system: str | None = None, type_code: str | None = None) -> str:
-    """The prefixed IDNST of a structure number: FINESS (9 chars) → 1…, SIRET (14) → 3….
+    """The prefixed IDNST of a structure number: FINESS (9 chars) → 1…, SIRET (14) → 3…,
+    RPPS-rang cabinet (RPPS + rang, 13 digits) → 4….
 
-    RPPS-rang and ADELI-rang cabinet ids always carry their prefix (4…, 0…) in the national
+    RPPS-rang and ADELI-rang cabinet ids usually carry their prefix (4…, 0…) in the national
     directories, so a 14-digit id starting with 4 or 0 stored as an IDNST is taken as
     already prefixed; declare the identifier type (FINEG/FINEJ/SIRET) to remove any doubt.
+    An unprefixed 13-digit cabinet id starting with 1 (every RPPS number does) is RPPS-rang.
     """
     value = value.strip()
     finess = type_code in FINESS_TYPES or system in FINESS_SYSTEMS
@@ -47,6 +52,8 @@ def idnst(value: str, system: str | None = None, type_code: str | None = None) -
     digits = value.isascii() and value.isdigit()
     if len(value) == 14 and digits and (siret or (not finess and value[0] not in "40")):
         return "3" + value
+    if len(value) == 13 and digits and value[0] == "1" and not (finess or siret):
+        return "4" + value
     return value
 
 
@@ -59,16 +66,26 @@ def type_code(identifier: dict[str, Any]) -> str | None:
     return None
 
 
-def identifier_aliases(identifier: dict[str, Any]) -> list[str]:
-    """Extra index values so that a prefixed search finds an unprefixed stored id."""
+def identifier_aliases(identifier: dict[str, Any]) -> list[tuple[str, str]]:
+    """Extra (system, value) index entries so that a search by the prefixed national id
+    finds an id stored unprefixed, or under FR Core's RPPS system."""
     system, value = identifier.get("system"), str(identifier.get("value", ""))
-    if system == IDNPS_SYSTEM:
-        prefixed = idnps(value)
+    if system in PROFESSIONAL_SYSTEMS:
+        aliases = [(IDNPS_SYSTEM, idnps(value))]
     elif system == IDNST_SYSTEM or system in FINESS_SYSTEMS | SIRET_SYSTEMS:
-        prefixed = idnst(value, system, type_code(identifier))
+        aliases = [(str(system), idnst(value, system, type_code(identifier)))]
     else:
         return []
-    return [prefixed] if prefixed != value else []
+    return [alias for alias in aliases if alias != (system, value)]
+
+
+def professional_ids(identifiers: Iterable[Any] | None) -> list[str]:
+    """The prefixed IDNPS of a practitioner's identifiers (IDNPS or FR Core RPPS system),
+    RPPS before ADELI, without repeats."""
+    found = {idnps(str(i["value"])) for i in identifiers or []
+             if isinstance(i, dict) and i.get("system") in PROFESSIONAL_SYSTEMS
+             and i.get("value")}
+    return sorted(found, key=lambda value: (not value.startswith("8"), value))
 
 
 def search_value(system: str | None, value: str) -> str:
@@ -95,14 +112,43 @@ def best_structure_id(identifiers: Iterable[dict[str, Any]]) -> str | None:
     return candidates[0] if candidates else None
 
 
-_PHONE_NOISE = re.compile(r"[\s.\-()/]")
+def logical_structure_id(identifier: dict[str, Any]) -> str | None:
+    """The IDNST of a logical reference to a structure (`organization.identifier`): its
+    system may be left out there, the element itself says it is a national structure id."""
+    if not identifier.get("value"):
+        return None
+    if identifier.get("system") is None:
+        return idnst(str(identifier["value"]), IDNST_SYSTEM, type_code(identifier))
+    return best_structure_id([identifier])
+
+
+_PHONE_NOISE = re.compile(r"[\s.\-()/\u00a0]")
+_TRUNK_ZERO = re.compile(r"^\+(33|262|590|594|596|508)\(0\)")
+
+# Overseas departments dial as French numbers at home (0 + 9 digits) but have their own
+# country codes: the first digits of the national number tell which.
+OVERSEAS_CODES = (
+    (("262", "263", "269", "639", "692", "693"), "+262"),  # La Réunion, Mayotte
+    (("590", "690", "691"), "+590"),  # Guadeloupe, Saint-Martin, Saint-Barthélemy
+    (("594", "694"), "+594"),  # Guyane
+    (("596", "696", "697"), "+596"),  # Martinique
+    (("508",), "+508"),  # Saint-Pierre-et-Miquelon
+)
 
 
 def phone(value: str) -> str:
-    """`04 72 00 00 00`, `0472000000` or `0033 4…` → `+33472000000`."""
-    digits = _PHONE_NOISE.sub("", value)
+    """A French number in its international form: `04 72 00 00 00`, `04.72.00.00.00`,
+    `0033 4…`, `+33 (0)4…` → `+33472000000`; `0262 …` → `+262262…`."""
+    digits = _TRUNK_ZERO.sub(r"+\1", value.strip())
+    digits = _PHONE_NOISE.sub("", digits)
     if digits.startswith("00"):
         digits = "+" + digits[2:]
-    if digits.startswith("0") and len(digits) == 10:
-        return "+33" + digits[1:]
+    if digits.startswith("+330") and len(digits) == 13:
+        digits = "+33" + digits[4:]
+    if digits.startswith("0") and len(digits) == 10 and digits.isdigit():
+        national = digits[1:]
+        for prefixes, country in OVERSEAS_CODES:
+            if national.startswith(prefixes):
+                return country + national
+        return "+33" + national
     return digits

@@ -16,7 +16,7 @@ from bench.world import World, location, organization
 
 Resource = dict[str, Any]
 COLUMNS = ("idnps", "schedule_id", "practitioner_id", "role_id", "practitioner", "role",
-           "schedule")
+           "schedule", "organization_id")
 KINDS = {"Practitioner": "practitioners", "PractitionerRole": "roles", "Schedule": "schedules"}
 
 

@@ -116,19 +116,23 @@ def test_practitioner_role_and_location_shape(sas: Any) -> None:
         "type": {"coding": [{"system": "http://interopsante.org/fhir/CodeSystem/fr-v2-0203",
                              "code": "IDNPS"}]},
         "system": IDNPS, "value": MARTIN}]
-    assert practitioner["telecom"][0]["value"] == "+33472102030"
+    # Phones are published on the PractitionerRole, wherever the agenda stored them.
+    assert "telecom" not in practitioner
     roles = of_type(bundle, "PractitionerRole")
     role_a = roles["role-martin-a"]
     (place,) = role_a["contained"]
     assert role_a["location"] == [{"reference": f"#{place['id']}"}]
     assert place["resourceType"] == "Location"
     assert place["meta"]["profile"] == [PROFILE + "FrLocationAgregateur"]
-    assert place["identifier"][0]["value"] == "loc-a"
+    # No identifier stored on the Location: an internal one derived from its address.
+    assert place["identifier"][0]["type"]["coding"][0]["code"] == "INTRN"
+    assert len(place["identifier"][0]["value"]) == 20
     # Two stored address lines become the one line the profile allows.
     assert place["address"] == {"line": ["3 rue Garibaldi, Bâtiment B"], "city": "Lyon",
                                 "postalCode": "69006"}
     assert role_a["practitioner"] == {"reference": "Practitioner/martin"}
-    assert role_a["telecom"][0]["value"] == "+33478000000"
+    # The role's own phone first, then the practitioner's.
+    assert [t["value"] for t in role_a["telecom"]] == ["+33478000000", "+33472102030"]
     # FINESS stored without its prefix (type FINEG) is published prefixed.
     assert role_a["organization"]["identifier"]["system"] == IDNST
     assert role_a["organization"]["identifier"]["value"] == "1690000001"

@@ -38,10 +38,12 @@ def affected(conn: Connection, base: str, event: WriteEvent) -> set[str]:
         practitioners.update(o for v in versions if (o := owner(v, base)))
     elif kind == "Location":
         locations.add(resource_id)
-        roles |= referrers(conn, "PractitionerRole", ("location",), {"Location": locations})
-    else:
+    else:  # an Organization: the structure of roles, or of Locations it manages
         roles |= referrers(conn, "PractitionerRole", ("organization",),
                            {"Organization": {resource_id}})
+        locations |= referrers(conn, "Location", ("organization",),
+                               {"Organization": {resource_id}})
+    roles |= referrers(conn, "PractitionerRole", ("location",), {"Location": locations})
     # A Schedule may name only the practitioner (its role is then chosen among the
     # practitioner's roles) or only the role (the practitioner is the role's owner).
     practitioners.update(o for r in contents(conn, "PractitionerRole", roles).values()
@@ -49,15 +51,18 @@ def affected(conn: Connection, base: str, event: WriteEvent) -> set[str]:
     roles.update(*roles_of(conn, practitioners).values())
     found = referrers(conn, "Schedule", ("actor",), {
         "Practitioner": practitioners, "PractitionerRole": roles, "Location": locations})
-    return found | _published(conn, practitioners, roles)
+    organizations = {resource_id} if kind == "Organization" else set()
+    return found | _published(conn, practitioners, roles, organizations)
 
 
-def _published(conn: Connection, practitioners: set[str], roles: set[str]) -> set[str]:
-    """Schedules published today for these practitioners or roles (their references may
-    have changed since)."""
+def _published(conn: Connection, practitioners: set[str], roles: set[str],
+               organizations: set[str]) -> set[str]:
+    """Schedules published today for these practitioners, roles or structures (their
+    references may have changed since, or be held by contained resources)."""
     found: set[str] = set()
     for column, ids in ((sas_place.c.practitioner_id, practitioners),
-                        (sas_place.c.role_id, roles)):
+                        (sas_place.c.role_id, roles),
+                        (sas_place.c.organization_id, organizations)):
         for chunk in chunks(ids):
             found.update(conn.execute(select(sas_place.c.schedule_id).where(
                 column.in_(chunk))).scalars())

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from app.identifiers import IDNPS_SYSTEM, idnps
+from app.identifiers import best_structure_id, logical_structure_id, professional_ids
 from app.sas import shape
 from app.sas.regulators import is_regulator
 from app.search.extract import parse_reference
@@ -71,7 +71,49 @@ class Place:
     role_id: str
 
 
+@dataclass(frozen=True)
+class Found:
+    """A referenced resource: stored (`key` is its id) or contained (`key` is `#id`, and
+    `container` holds it: its own `#…` references resolve there)."""
+
+    key: str
+    resource: Resource
+    container: Resource | None = None
+
+
+def resolve(references: Iterable[Any] | None, target_type: str, container: Resource | None,
+            stored: dict[str, Resource], base: str) -> list[Found]:
+    """The resources of `target_type` these references name, contained ones included."""
+    found = []
+    for reference in references or []:
+        text = reference.get("reference") if isinstance(reference, dict) else None
+        if not isinstance(text, str):
+            continue
+        if text.startswith("#"):
+            inner = contained(container, target_type, text[1:])
+            if inner is not None:
+                found.append(Found(text, inner, container))
+            continue
+        for target_id in local_refs([reference], target_type, base):
+            if target_id in stored:
+                found.append(Found(target_id, stored[target_id]))
+    return found
+
+
+def contained(container: Resource | None, target_type: str, local_id: str) -> Resource | None:
+    for inner in (container or {}).get("contained") or []:
+        if (isinstance(inner, dict) and inner.get("resourceType") == target_type
+                and inner.get("id") == local_id):
+            return inner
+    return None
+
+
 class PlaceRules:
+    """The SAS rules of a practice place, whatever shape the agenda stored it in: the
+    Location referenced or contained (in the PractitionerRole or the Schedule), the structure
+    as an Organization (referenced or contained) or a logical identifier on the role or on
+    the Location, phones on the Practitioner, the role or the Location."""
+
     def __init__(self, base: str, local_identifier_system: str, warn: bool = True) -> None:
         self.base = base
         self.location_system = local_identifier_system + "/location"
@@ -117,45 +159,74 @@ class PlaceRules:
             return at_location[:1]
         return own[:1] if len(own) == 1 else []
 
-    def location(self, sources: Sources, place: Place) -> Resource | None:
-        """The contained Location: the first of the role's, then the Schedule's, with an
-        address."""
-        candidates = (local_refs(sources.roles[place.role_id].get("location"), "Location",
-                                 self.base)
-                      + local_refs(sources.schedules[place.schedule_id].get("actor"),
-                                   "Location", self.base))
-        for location_id in candidates:
-            stored = sources.locations.get(location_id)
-            shaped = shape.location(stored, location_id, self.location_system) if (
-                stored) else None
+    def _locations(self, sources: Sources, place: Place) -> list[Found]:
+        """The place's Locations, the role's first, then the Schedule's."""
+        role = sources.roles[place.role_id]
+        schedule = sources.schedules[place.schedule_id]
+        return (resolve(role.get("location"), "Location", role, sources.locations, self.base)
+                + resolve(schedule.get("actor"), "Location", schedule, sources.locations,
+                          self.base))
+
+    def location(self, sources: Sources, place: Place) -> tuple[Found, Resource] | None:
+        """The first Location of the place with an address, and its FrLocationAgregateur
+        shape (contained in the answer's PractitionerRole)."""
+        for found in self._locations(sources, place):
+            shaped = shape.location(found.resource, found.key.lstrip("#"),
+                                    self.location_system)
             if shaped is not None:
-                return shaped
+                return found, shaped
         if self.warn:
             log.warning("Practice place %s has no address: its slots are not published to "
                         "SAS", place.role_id)
         return None
+
+    def structure(self, sources: Sources, role: Resource,
+                  place: Found) -> tuple[str | None, str | None]:
+        """The IDNST of the place's structure, and the id of the stored Organization it was
+        read from: the role's organisation, else the Location's managing organisation; each
+        an Organization (stored or contained) or a logical identifier."""
+        location_container = place.container or place.resource
+        for reference, container in ((role.get("organization"), role),
+                                     (place.resource.get("managingOrganization"),
+                                      location_container)):
+            if not isinstance(reference, dict):
+                continue
+            for organization in resolve([reference], "Organization", container,
+                                        sources.organizations, self.base):
+                found = best_structure_id(organization.resource.get("identifier") or [])
+                if found:
+                    stored = None if organization.key.startswith("#") else organization.key
+                    return found, stored
+            logical = reference.get("identifier")
+            found = logical_structure_id(logical) if isinstance(logical, dict) else None
+            if found:
+                return found, None
+        return None, None
 
     def rows(self, sources: Sources, schedule_id: str) -> list[dict[str, Any]]:
         """The `sas_place` rows of a Schedule: one per prefixed national id, or none."""
         place = self.place(sources, schedule_id)
         if place is None:
             return []
-        location = self.location(sources, place)
-        if location is None:
+        located = self.location(sources, place)
+        if located is None:
             return []
+        found, location = located
         role = sources.roles[place.role_id]
-        organization_ids = local_refs([role.get("organization") or {}], "Organization",
-                                      self.base)
-        organization = sources.organizations.get(organization_ids[0]) if (
-            organization_ids) else None
         person = sources.practitioners[place.practitioner_id]
+        # Phones may be stored on the role, the Location or the practitioner: SAS reads
+        # them on the PractitionerRole, so that is where every shape publishes them.
+        telecoms = [t for source in (role, found.resource, person)
+                    for t in source.get("telecom") or []]
+        structure_id, organization_id = self.structure(sources, role, found)
         shaped = {
             "schedule_id": place.schedule_id,
             "practitioner_id": place.practitioner_id,
             "role_id": place.role_id,
+            "organization_id": organization_id,
             "practitioner": orjson.dumps(shape.practitioner(person)).decode(),
             "role": orjson.dumps(shape.practitioner_role(
-                role, place.practitioner_id, location, organization)).decode(),
+                role, place.practitioner_id, location, structure_id, telecoms)).decode(),
             "schedule": orjson.dumps(shape.schedule(
                 place.schedule_id, place.practitioner_id, place.role_id)).decode(),
         }
@@ -164,7 +235,7 @@ class PlaceRules:
     # -- loading ------------------------------------------------------------------------
 
     def load(self, conn: Connection, schedules: dict[str, Resource]) -> Sources:
-        """Everything the rules read for these Schedules, in five statements."""
+        """Everything the rules read for these Schedules, in six statements."""
         sources = Sources(schedules=schedules)
         actors = [a for s in schedules.values() for a in s.get("actor") or []]
         named = set(local_refs(actors, "Practitioner", self.base))
@@ -179,16 +250,18 @@ class PlaceRules:
             local_refs(actors, "Location", self.base)
             + local_refs([x for r in roles for x in r.get("location") or []], "Location",
                          self.base)))
+        places = [*roles, *sources.locations.values(),
+                  *(c for s in (*roles, *schedules.values()) for c in s.get("contained") or []
+                    if isinstance(c, dict) and c.get("resourceType") == "Location")]
         sources.organizations = contents(conn, "Organization", set(local_refs(
-            [r.get("organization") or {} for r in roles], "Organization", self.base)))
+            [p.get("organization") or p.get("managingOrganization") or {} for p in places],
+            "Organization", self.base)))
         return sources
 
 
 def national_ids(person: Resource) -> list[str]:
     """The prefixed IDNPS a SAS search may name this practitioner by."""
-    return sorted({idnps(str(i["value"])) for i in person.get("identifier") or []
-                   if isinstance(i, dict) and i.get("system") == IDNPS_SYSTEM
-                   and i.get("value")})
+    return professional_ids(person.get("identifier"))
 
 
 def contents(conn: Connection, resource_type: str, ids: set[str]) -> dict[str, Resource]:

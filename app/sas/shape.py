@@ -6,6 +6,8 @@ in +33 form, codes filtered to the bound value sets, times in Europe/Paris with 
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +15,8 @@ from app.identifiers import (
     IDENTIFIER_TYPE_SYSTEM,
     IDNPS_SYSTEM,
     IDNST_SYSTEM,
-    best_structure_id,
-    idnps,
     phone,
+    professional_ids,
 )
 from app.sas import codes
 from app.search.dates import parse_range, zone
@@ -127,13 +128,19 @@ def schedule(schedule_id: str, practitioner_id: str, role_id: str) -> Resource:
     }
 
 
-def _phones(telecoms: list[Resource] | None) -> list[Resource]:
-    shaped = []
-    for telecom in telecoms or []:
-        if not telecom.get("value"):
+def _telecoms(telecoms: Iterable[Any]) -> list[Resource]:
+    """Contact points with a value, phones in their international form, each once."""
+    shaped: list[Resource] = []
+    seen: set[tuple[str, str]] = set()
+    for telecom in telecoms:
+        if not isinstance(telecom, dict) or not telecom.get("value"):
             continue
-        value = phone(telecom["value"]) if telecom.get("system") in {"phone", "fax"} else (
-            telecom["value"])
+        system, value = telecom.get("system"), str(telecom["value"])
+        if system in {"phone", "fax"}:
+            value = phone(value)
+        if (str(system), value) in seen:
+            continue
+        seen.add((str(system), value))
         shaped.append({k: v for k, v in {**telecom, "value": value}.items()
                        if k in {"system", "value", "use"}})
     return shaped
@@ -143,9 +150,8 @@ def practitioner(resource: Resource) -> Resource:
     identifiers = [{
         "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "IDNPS"}]},
         "system": IDNPS_SYSTEM,
-        "value": idnps(str(i["value"])),
-    } for i in resource.get("identifier") or []
-        if i.get("system") == IDNPS_SYSTEM and i.get("value")]
+        "value": value,
+    } for value in professional_ids(resource.get("identifier"))]
     shaped: Resource = {
         "resourceType": "Practitioner",
         "id": resource["id"],
@@ -156,43 +162,51 @@ def practitioner(resource: Resource) -> Resource:
              for name in resource.get("name") or []]
     if names:
         shaped["name"] = names
-    telecoms = _phones(resource.get("telecom"))
-    if telecoms:
-        shaped["telecom"] = telecoms
     return shaped
 
 
 LOCATION_ID_TYPES = "http://interopsante.org/fhir/CodeSystem/fr-location-identifier-type"
 
 
-def location(resource: Resource, contained_id: str, id_system: str) -> Resource | None:
-    """FrLocationAgregateur (contained), or None when there is no usable address.
+def _place_identifier(resource: Resource, address: Resource, id_system: str) -> Resource:
+    """FrLocation wants a typed identifier: the agenda's own one when the Location has
+    one, else an internal one (INTRN) derived from the address, so that a place has the
+    same identifier whether the agenda stored its Location apart or contained."""
+    kind = {"coding": [{"system": LOCATION_ID_TYPES, "code": "INTRN"}]}
+    for identifier in resource.get("identifier") or []:
+        if isinstance(identifier, dict) and identifier.get("system") and identifier.get(
+                "value"):
+            typed = identifier.get("type") if isinstance(identifier.get("type"), dict) else None
+            return {"type": typed or kind, "system": identifier["system"],
+                    "value": str(identifier["value"])}
+    key = "|".join([*address["line"], address["postalCode"], address["city"]]).casefold()
+    return {"type": kind, "system": id_system,
+            "value": hashlib.sha256(key.encode()).hexdigest()[:20]}
 
-    FrLocation wants a typed identifier: our internal one (INTRN) names the place."""
+
+def location(resource: Resource, contained_id: str, id_system: str) -> Resource | None:
+    """FrLocationAgregateur (contained), or None when there is no usable address."""
     address = resource.get("address") or {}
-    lines = [line for line in address.get("line") or [] if line]
+    lines = [str(line) for line in address.get("line") or [] if line]
     if not (lines and address.get("city") and address.get("postalCode")):
         return None
+    # FrLocationAgregateur allows one address line: several stored lines are joined.
+    published = {"line": [", ".join(lines)], "city": address["city"],
+                 "postalCode": address["postalCode"]}
     shaped: Resource = {
         "resourceType": "Location",
         "id": contained_id,
         "meta": {"profile": [codes.LOCATION_PROFILE]},
-        "identifier": [{"type": {"coding": [{"system": LOCATION_ID_TYPES, "code": "INTRN"}]},
-                        "system": id_system, "value": resource["id"]}],
+        "identifier": [_place_identifier(resource, published, id_system)],
     }
     if resource.get("name"):
         shaped["name"] = resource["name"]
-    telecoms = _phones(resource.get("telecom"))
-    if telecoms:
-        shaped["telecom"] = telecoms
-    # FrLocationAgregateur allows one address line: several stored lines are joined.
-    shaped["address"] = {"line": [", ".join(lines)], "city": address["city"],
-                         "postalCode": address["postalCode"]}
+    shaped["address"] = published
     return shaped
 
 
 def practitioner_role(resource: Resource, practitioner_id: str, place: Resource,
-                      organization: Resource | None) -> Resource:
+                      structure_id: str | None, telecoms: Iterable[Any]) -> Resource:
     shaped: Resource = {
         "resourceType": "PractitionerRole",
         "id": resource["id"],
@@ -200,7 +214,6 @@ def practitioner_role(resource: Resource, practitioner_id: str, place: Resource,
         "contained": [place],
         "practitioner": {"reference": f"Practitioner/{practitioner_id}"},
     }
-    structure_id = best_structure_id((organization or {}).get("identifier") or [])
     if structure_id:
         shaped["organization"] = {"identifier": {
             "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "IDNST"}]},
@@ -211,7 +224,7 @@ def practitioner_role(resource: Resource, practitioner_id: str, place: Resource,
     for element in ("code", "specialty"):
         if resource.get(element):
             shaped[element] = resource[element]
-    telecoms = _phones(resource.get("telecom"))
-    if telecoms:
-        shaped["telecom"] = telecoms
+    published = _telecoms(telecoms)
+    if published:
+        shaped["telecom"] = published
     return shaped

@@ -87,7 +87,8 @@ def _tokens_of(value: Any) -> list[tuple[str | None, str | None, str | None]]:
         kind = value.get("type")
         type_text = normalise(kind["text"]) if isinstance(kind, dict) and kind.get("text") else None
         system, code = value.get("system"), str(value["value"])
-        return [(system, v, type_text) for v in (code, *identifier_aliases(value))]
+        aliases = identifier_aliases(value)
+        return [(system, code, type_text), *((s, v, type_text) for s, v in aliases)]
     return []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, true
 
 from app.search import extract
 from app.search.registry import indexed_params
@@ -49,13 +49,15 @@ def write(conn: Connection, res_pk: int, rows: dict[str, list[dict[str, Any]]]) 
 
 
 def reindex_all(conn: Connection, *, default_tz: str, local_base: str,
-                batch_size: int = 2000) -> int:
-    """Rebuild every index row from the stored resources (after the registry changed)."""
+                batch_size: int = 2000, types: tuple[str, ...] | None = None) -> int:
+    """Rebuild every index row from the stored resources (after the registry changed), or
+    only those of some resource types."""
     count, last_pk = 0, 0
+    wanted = resources.c.res_type.in_(types) if types is not None else true()
     while True:
         rows = conn.execute(
             select(resources.c.pk, resources.c.res_type, resources.c.content)
-            .where(resources.c.deleted.is_(False), resources.c.pk > last_pk)
+            .where(resources.c.deleted.is_(False), resources.c.pk > last_pk, wanted)
             .order_by(resources.c.pk).limit(batch_size)).all()
         if not rows:
             return count

@@ -244,9 +244,13 @@ sas_place = Table(
     Column("practitioner", Text, nullable=False),  # JSON, FrPractitionerAgregateur
     Column("role", Text, nullable=False),  # JSON, FrPractitionerRoleExerciceAgregateur
     Column("schedule", Text, nullable=False),  # JSON, FrScheduleAgregateur
+    # The stored Organization the structure id was read from, if any (it may be named by a
+    # Location contained in the role or the Schedule, which the search index does not see).
+    Column("organization_id", String(64), nullable=True),
     Index("ix_sas_place_idnps", "idnps"),
     Index("ix_sas_place_practitioner", "practitioner_id"),
     Index("ix_sas_place_role", "role_id"),
+    Index("ix_sas_place_organization", "organization_id"),
 )
 
 # -- OAuth 2 clients -------------------------------------------------------------------------
