@@ -139,7 +139,8 @@ def search_by_post(resource_type: str) -> Response:
 
 def _search(resource_type: str) -> Response:
     req = _build_request(resource_type)
-    if is_sas_search(resource_type, req.params):
+    principal = principal_of_request()
+    if is_sas_search(resource_type, req.params, principal is not None and principal.is_sas):
         access.sas_search()
         return _sas_search(req)
     return _run(interactions.search, req, write=False)
@@ -148,7 +149,7 @@ def _search(resource_type: str) -> Response:
 def _sas_search(req: FhirRequest) -> Response:
     """The SAS slot aggregation (INT_R01) has its own fast path and shape."""
     state = current_state()
-    search = parse_sas_search(req.params, state.settings)
+    search = parse_sas_search(req.params, state.settings, req.strict)
     with state.reading(autocommit=True) as repo:  # one statement: no BEGIN/COMMIT needed
         body = SasAggregator(repo).bundle(search, request.url, state.settings.public_web_url)
     pretty = wants_pretty(request)

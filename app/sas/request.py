@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from app.config import Settings
 from app.fhir.errors import BadRequest
-from app.identifiers import IDNPS_SYSTEM, idnps
+from app.identifiers import IDNPS_SYSTEM, PROFESSIONAL_SYSTEMS, idnps
 from app.search.dates import InvalidDate, parse_range
 from app.search.query import split_values
 from app.search.sql import UNENCODED_OFFSET, split_prefix
@@ -27,15 +27,43 @@ class SasSearch:
     high: datetime  # UTC, inclusive
 
 
-def is_sas_search(resource_type: str, params: list[tuple[str, str]]) -> bool:
-    """The SAS signature: practitioners by national id, with the iterated actor include.
+ITERATED_ACTORS = ("_include:iterate", "Schedule:actor")
+# Everything a SAS slot search may carry; under `Prefer: handling=strict` anything else is
+# refused, as in every other search.
+SAS_PARAMETERS = frozenset({"_include", "_include:iterate", "start", "status",
+                            PRACTITIONER_KEY, "_count", "_format", "_pretty"})
+SAS_INCLUDES = frozenset({("_include", "Slot:schedule"), ITERATED_ACTORS})
 
-    The same chain without the include stays an ordinary FHIR search (Bundle of stored
-    resources); with it, the caller asks the SAS question and gets the SAS answer.
+
+def is_sas_search(resource_type: str, params: list[tuple[str, str]],
+                  from_sas: bool = False) -> bool:
+    """The SAS question, answered the SAS way (INT_R01).
+
+    Any Slot search made with SAS's certificate is one. Otherwise it is recognised by its
+    signature: practitioners by national id with the iterated actor include, or nothing but
+    SAS parameters with that include (so that a SAS-shaped request missing its identifiers
+    is refused, not answered with every free slot). The same chain without the include
+    stays an ordinary FHIR search (Bundle of stored resources).
     """
+    if resource_type != "Slot":
+        return False
+    if from_sas:
+        return True
     keys = {key for key, _ in params}
-    return (resource_type == "Slot" and PRACTITIONER_KEY in keys
-            and any(k == "_include:iterate" and v == "Schedule:actor" for k, v in params))
+    return ITERATED_ACTORS in params and (PRACTITIONER_KEY in keys or keys <= SAS_PARAMETERS)
+
+
+def _check_vocabulary(params: list[tuple[str, str]], strict: bool) -> None:
+    unknown = sorted({key for key, _ in params if key not in SAS_PARAMETERS})
+    if strict and unknown:
+        raise BadRequest(f"Unknown or unsupported parameter(s) for the SAS slot search: "
+                         f"{', '.join(unknown)}", code="not-supported", expression=unknown)
+    includes = {(key, value) for key, value in params if key.startswith("_include")}
+    if strict and not includes <= SAS_INCLUDES:
+        others = sorted(f"{k}={v}" for k, v in includes - SAS_INCLUDES)
+        raise BadRequest(f"The SAS slot search includes Slot:schedule and, iterated, "
+                         f"Schedule:actor only: {', '.join(others)}", code="not-supported",
+                         expression=["_include"])
 
 
 def _identifiers(params: list[tuple[str, str]], limit: int) -> tuple[str, ...]:
@@ -45,7 +73,7 @@ def _identifiers(params: list[tuple[str, str]], limit: int) -> tuple[str, ...]:
             continue
         for value in split_values(raw):
             system, _, code = value.rpartition("|")
-            if system not in ("", IDNPS_SYSTEM) or not code:
+            if system not in ("", *PROFESSIONAL_SYSTEMS) or not code:
                 raise BadRequest(f"'{value}' is not a national professional identifier "
                                  f"({IDNPS_SYSTEM}|<RPPS or ADELI>)", code="value",
                                  expression=[PRACTITIONER_KEY])
@@ -83,9 +111,15 @@ def _bounds(params: list[tuple[str, str]], tz: str) -> tuple[datetime, datetime]
     return bounds["g"][0], bounds["l"][1]
 
 
-def parse_sas_search(params: list[tuple[str, str]], settings: Settings) -> SasSearch:
-    for key, raw in params:
-        if key == "status" and raw.strip() != "free":
+def parse_sas_search(params: list[tuple[str, str]], settings: Settings,
+                     strict: bool = False) -> SasSearch:
+    _check_vocabulary(params, strict)
+    statuses = [raw for key, raw in params if key == "status"]
+    if not statuses:
+        raise BadRequest("status=free is required: SAS searches only free slots",
+                         code="required", expression=["status"])
+    for raw in statuses:
+        if raw.strip() != "free":
             raise BadRequest(f"status={raw}: SAS searches only free slots",
                              code="value", expression=["status"])
     identifiers = _identifiers(params, settings.sas_max_practitioners)
