@@ -173,3 +173,25 @@ def test_any_slot_search_with_the_sas_certificate_follows_the_sas_rules(as_sas: 
     assert answer["meta"]["profile"] == ["http://sas.fr/fhir/StructureDefinition/BundleAgregateur"]
     assert _matches(answer) == EXPECTED
     assert json.dumps(answer).count('"resourceType": "Practitioner"') == 1
+
+
+# -- the self link --------------------------------------------------------------------------------
+
+KIT_QUERY = ("_include=Slot:schedule&_include:iterate=Schedule:actor"
+             f"&schedule.actor:Practitioner.identifier={IDNPS}%7C{MARTIN}"
+             "&start=ge2030-03-10T08:00:00.000%2B00:00&start=le2030-03-12T23:59:59.000%2B00:00"
+             "&status=free")
+
+
+def test_the_self_link_echoes_the_query_as_sent(sas: Any) -> None:
+    # As the ANS kit sends it (alphabetical, `|` and `+` encoded) and compares it back.
+    status, answer = _get(sas, "/fhir/Slot?" + KIT_QUERY)
+    assert status == 200
+    assert answer["link"] == [{"relation": "self",
+                               "url": "http://localhost/fhir/Slot?" + KIT_QUERY}]
+
+
+def test_a_raw_bar_in_the_query_is_encoded_in_the_self_link(sas: Any) -> None:
+    status, answer = _get(sas, "/fhir/Slot?" + KIT_QUERY.replace("%7C", "|"))
+    assert status == 200
+    assert answer["link"][0]["url"] == "http://localhost/fhir/Slot?" + KIT_QUERY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, request
@@ -21,6 +22,8 @@ from app.state import current_state
 fhir = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 PREFER_RETURN = {"minimal", "representation", "OperationOutcome"}
+# RFC 3986 query characters, and `%` so that what the client encoded stays encoded.
+QUERY_SAFE = "%-._~!$&'()*+,;=:@/?"
 
 
 def _prefer(name: str) -> str | None:
@@ -146,12 +149,22 @@ def _search(resource_type: str) -> Response:
     return _run(interactions.search, req, write=False)
 
 
+def _as_received(base: str) -> str:
+    """This request's URL under our public base, its query exactly as the client encoded it
+    (SAS's test kit compares the self link with its request), made a valid URI: characters
+    RFC 3986 does not allow in a query, such as a raw `|`, are percent-encoded."""
+    query = quote(request.query_string.decode("latin-1"), safe=QUERY_SAFE)
+    path = request.path.removeprefix(fhir.url_prefix or "")
+    return f"{base}{path}" + (f"?{query}" if query else "")
+
+
 def _sas_search(req: FhirRequest) -> Response:
     """The SAS slot aggregation (INT_R01) has its own fast path and shape."""
     state = current_state()
     search = parse_sas_search(req.params, state.settings, req.strict)
+    self_url = _as_received(state.settings.fhir_base_url)
     with state.reading(autocommit=True) as repo:  # one statement: no BEGIN/COMMIT needed
-        body = SasAggregator(repo).bundle(search, request.url, state.settings.public_web_url)
+        body = SasAggregator(repo).bundle(search, self_url, state.settings.public_web_url)
     pretty = wants_pretty(request)
     return fhir_response(dump(orjson.loads(body), True) if pretty else body, 200,
                          response_type(request), pretty)
