@@ -36,12 +36,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from app.auth.install import install as install_auth
     from app.fhir import hardening, http_errors
     from app.fhir.routes import fhir
+    from app.metrics import metrics
     from app.subscriptions.admin import admin
     from app.web import web
 
     app.register_blueprint(fhir)
     app.register_blueprint(web)
     app.register_blueprint(admin)
+    app.register_blueprint(metrics)
     http_errors.install(app)
     hardening.install(app, settings.rate_limit_per_minute)
     install_auth(app, settings)  # after throttling: refused callers still count

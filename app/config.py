@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
@@ -76,6 +77,22 @@ class Settings:
     # $ssl_client_escaped_cert) arrives in this header, believed only from these networks.
     trusted_proxies: tuple[str, ...] = ()
     client_cert_header: str = "X-SSL-Client-Cert"
+    # Revocation of client certificates (app/auth/revocation.py): CRLs of the CAs of
+    # CLIENT_CA_BUNDLE, as local files (PEM or DER; CLIENT_CRL_FILES) and/or downloaded from
+    # their distribution points (http/https; CLIENT_CRL_URLS), both comma-separated. With
+    # either set, a client certificate is accepted only if a current CRL of its issuer is
+    # held and does not list it; with neither, revocation is not checked.
+    client_crl_files: tuple[str, ...] = ()
+    client_crl_urls: tuple[str, ...] = ()
+    # A downloaded CRL is fetched again when it is older than this (CLIENT_CRL_REFRESH_MINUTES).
+    client_crl_refresh_minutes: int = 60
+    # Downloaded CRLs are kept here, so that a restart does not depend on the distribution
+    # point being reachable (CLIENT_CRL_CACHE_DIR).
+    client_crl_cache_dir: str = str(INSTANCE_DIR / "crl")
+    # Past its nextUpdate a CRL is still used, with an error in the log and the stale metric,
+    # for this long; after that the certificates of its issuer are refused (fail-closed;
+    # CLIENT_CRL_GRACE_HOURS, 0 = refuse at nextUpdate).
+    client_crl_grace_hours: float = 24.0
     # OAuth 2 bearer tokens of third-party agendas. Without OAUTH_JWKS_URL nor an
     # introspection URL, tokens are those of the built-in client-credentials endpoint.
     oauth_issuer: str | None = None  # expected `iss`; default: the built-in issuer
@@ -95,6 +112,10 @@ class Settings:
     @property
     def development(self) -> bool:
         return self.security_profile == "development"
+
+    @property
+    def checks_revocation(self) -> bool:
+        return bool(self.client_crl_files or self.client_crl_urls)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -147,6 +168,13 @@ class Settings:
             "sas_allowed_ou": _list(env.get("SAS_ALLOWED_OU", "")),
             "trusted_proxies": _list(env.get("TRUSTED_PROXIES", "")),
             "client_cert_header": env.get("CLIENT_CERT_HEADER", cls.client_cert_header),
+            "client_crl_files": _list(env.get("CLIENT_CRL_FILES", "")),
+            "client_crl_urls": _list(env.get("CLIENT_CRL_URLS", "")),
+            "client_crl_refresh_minutes": int(env.get("CLIENT_CRL_REFRESH_MINUTES",
+                                                      cls.client_crl_refresh_minutes)),
+            "client_crl_cache_dir": env.get("CLIENT_CRL_CACHE_DIR") or cls.client_crl_cache_dir,
+            "client_crl_grace_hours": float(env.get("CLIENT_CRL_GRACE_HOURS",
+                                                    cls.client_crl_grace_hours)),
             "oauth_issuer": env.get("OAUTH_ISSUER") or None,
             "oauth_audience": env.get("OAUTH_AUDIENCE") or None,
             "oauth_jwks_url": env.get("OAUTH_JWKS_URL") or None,
@@ -165,6 +193,11 @@ class Settings:
         if values["security_profile"] not in SECURITY_PROFILES:
             raise ValueError(f"SECURITY_PROFILE={values['security_profile']!r}: expected one "
                              f"of {', '.join(SECURITY_PROFILES)}")
+        for url in values["client_crl_urls"]:  # type: ignore[attr-defined]
+            if urlsplit(str(url)).scheme not in {"http", "https"}:
+                raise ValueError(f"CLIENT_CRL_URLS: {url!r} is not an http(s) URL")
+        if int(values["client_crl_refresh_minutes"]) < 1:  # type: ignore[call-overload]
+            raise ValueError("CLIENT_CRL_REFRESH_MINUTES must be at least 1")
         return cls(**values)  # type: ignore[arg-type]
 
 

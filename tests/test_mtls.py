@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from app import create_app
 from app.auth import gate
-from app.auth.certificates import CertificateRefused, checked_subject
+from app.auth.certificates import CertificateRefused, Verdict, checked, checked_subject
 from app.auth.gunicorn_tls import with_peer_certificate
 from app.auth.mtls import PEER_CERTIFICATE_KEY, from_trusted_proxy
 from app.auth.principal import CLIENT, Principal
@@ -228,11 +228,11 @@ def test_an_accepted_certificate_is_not_verified_again_until_its_settings_change
 
     checks: list[str] = []
 
-    def counting(certificate: Any, settings: Settings, now: Any = None) -> str:
+    def counting(certificate: Any, settings: Settings, now: Any = None) -> Verdict:
         checks.append(certificate.subject.rfc4514_string())
-        return checked_subject(certificate, settings, now)
+        return checked(certificate, settings, now)
 
-    monkeypatch.setattr(mtls, "checked_subject", counting)
+    monkeypatch.setattr(mtls, "checked", counting)
     mtls._verdicts.clear()
     client = _via_proxy(proxied, PROXY, pki.clients["sas"].pem)
     for _ in range(3):
@@ -275,13 +275,15 @@ def client_context(pki: Pki, identity: str | None = None, *,
     return context
 
 
-def tls_live_server(database_url: str, pki: Pki, log: Path, *args: str) -> LiveServer:
-    """gunicorn with deploy/gunicorn_tls.conf.py (gthread workers unless `args` say else)."""
+def tls_live_server(database_url: str, pki: Pki, log: Path, *args: str,
+                    env: dict[str, str] | None = None) -> LiveServer:
+    """gunicorn with deploy/gunicorn_tls.conf.py (gthread workers unless `args` say else);
+    `env` adds to or overrides its environment."""
     cert, key = pki.server
     env = {"SECURITY_PROFILE": "production", "TLS_CERT_FILE": str(cert),
            "TLS_KEY_FILE": str(key), "CLIENT_CA_BUNDLE": str(pki.ca_bundle),
            "SAS_ALLOWED_CN": SAS_CN, "SAS_ALLOWED_OU": SAS_OU, "TRUSTED_PROXIES": PROXY_NETWORK,
-           "GUNICORN_THREADS": "2", "SECRET_KEY": "tests"}
+           "GUNICORN_THREADS": "2", "SECRET_KEY": "tests", **(env or {})}
     return LiveServer(database_url, log, workers=1, args=["-c", str(CONFIG), *args], env=env,
                       tls=client_context(pki))
 

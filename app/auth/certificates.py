@@ -1,5 +1,6 @@
-"""Checking a SAS client certificate: validity dates, chain to the configured CAs, then the
-subject's CN and OU against the allow-lists.
+"""Checking a SAS client certificate: validity dates, chain to the configured CAs,
+revocation (the CRL of its issuer, app/auth/revocation.py), then the subject's CN and OU
+against the allow-lists.
 
 TLS termination already checks chain and dates; they are checked again here because the
 reverse-proxy mode only hands us a header, and one code path for both modes is easier to trust.
@@ -8,6 +9,7 @@ reverse-proxy mode only hands us a header, and one code path for both modes is e
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -21,6 +23,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from app.auth import revocation
 from app.config import Settings
 
 # The web-PKI profile of `cryptography`, less its demand for a subjectAltName: SAS's client
@@ -31,6 +34,12 @@ CLIENT_POLICY = ExtensionPolicy.webpki_defaults_ee().may_be_present(
 
 class CertificateRefused(Exception):
     """A client certificate was presented but may not identify SAS; the message says why."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    subject: str  # RFC 4514
+    until: datetime  # check again after this: end of validity, or of the CRL's grace
 
 
 def parse_pem(data: bytes) -> x509.Certificate:
@@ -50,12 +59,25 @@ def parse_der(data: bytes) -> x509.Certificate:
 def checked_subject(certificate: x509.Certificate, settings: Settings,
                     now: datetime | None = None) -> str:
     """The RFC 4514 subject of an acceptable SAS certificate; raises CertificateRefused."""
+    return checked(certificate, settings, now).subject
+
+
+def checked(certificate: x509.Certificate, settings: Settings,
+            now: datetime | None = None) -> Verdict:
+    """The verdict on an acceptable SAS certificate; raises CertificateRefused."""
     now = now or datetime.now(UTC)
     subject = certificate.subject.rfc4514_string()
     _check_dates(certificate, subject, now)
-    _check_chain(certificate, subject, settings.client_ca_bundle, now)
+    anchors = _anchors(settings.client_ca_bundle)
+    chain = _check_chain(certificate, subject, anchors, now)
+    try:
+        crl_until = revocation.check(certificate, chain[1] if len(chain) > 1 else None,
+                                     settings, now, anchors)
+    except revocation.RevocationRefusal as exc:
+        raise CertificateRefused(f"the client certificate {subject} {exc}") from exc
     _check_names(certificate, subject, settings)
-    return subject
+    until = certificate.not_valid_after_utc
+    return Verdict(subject, min(until, crl_until) if crl_until else until)
 
 
 def _check_dates(certificate: x509.Certificate, subject: str, now: datetime) -> None:
@@ -68,19 +90,24 @@ def _check_dates(certificate: x509.Certificate, subject: str, now: datetime) -> 
                                  f"{certificate.not_valid_after_utc.isoformat()}")
 
 
-def _check_chain(certificate: x509.Certificate, subject: str, bundle: str | None,
-                 now: datetime) -> None:
+def _anchors(bundle: str | None) -> tuple[x509.Certificate, ...]:
     if not bundle:
         raise CertificateRefused("no CLIENT_CA_BUNDLE is configured: no client certificate "
                                  "can be trusted")
-    anchors = trusted_authorities(bundle)
+    return trusted_authorities(bundle)
+
+
+def _check_chain(certificate: x509.Certificate, subject: str,
+                 anchors: tuple[x509.Certificate, ...], now: datetime
+                 ) -> list[x509.Certificate]:
+    """The verified chain, the certificate first, then its issuer."""
     verifier = (PolicyBuilder().store(Store(list(anchors))).time(now)
                 .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(),
                                     ee_policy=CLIENT_POLICY)
                 .build_client_verifier())
     try:
         # Every CA of the bundle is an anchor: IGC-Santé intermediates are listed there too.
-        verifier.verify(certificate, list(anchors))
+        return verifier.verify(certificate, list(anchors)).chain
     except VerificationError as exc:
         raise CertificateRefused(f"the client certificate {subject} does not chain to a CA "
                                  f"of CLIENT_CA_BUNDLE ({exc})") from exc

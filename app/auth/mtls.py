@@ -8,7 +8,9 @@ Two deployments:
   $ssl_client_escaped_cert, in `settings.client_cert_header`; believed only when the direct
   peer (never X-Forwarded-For) is one of `settings.trusted_proxies`.
 
-Either way the certificate is then checked by app/auth/certificates.py.
+Either way the certificate is then checked by app/auth/certificates.py, revocation included;
+seeing a certificate also lets this process refresh due CRLs in the background
+(app/auth/crl_refresh.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Request
 
-from app.auth.certificates import CertificateRefused, checked_subject, parse_der, parse_pem
+from app.auth import crl_refresh, revocation
+from app.auth.certificates import CertificateRefused, checked, parse_der, parse_pem
 from app.auth.principal import Principal, sas_principal
 from app.config import Settings
 from app.fhir.errors import Forbidden
@@ -37,7 +40,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 # An accepted certificate is not checked again for a while: the chain verification costs
-# ~0.4 ms per request (bench/README.md). Keyed by everything the verdict depends on.
+# ~0.4 ms per request (bench/README.md). Keyed by everything the verdict depends on, the
+# CRL files included: a CRL that revokes the certificate ends its cached acceptance.
 VERDICT_TTL = timedelta(minutes=5)
 VERDICT_CACHE_SIZE = 64
 _verdicts: OrderedDict[tuple[object, ...], tuple[str, datetime]] = OrderedDict()
@@ -52,6 +56,7 @@ def certificate_principal(request: Request, settings: Settings) -> Principal | N
         presented = presented_certificate(request, settings)
         if presented is None:
             return None
+        crl_refresh.refresh_in_background(settings)
         now = datetime.now(UTC)
         key = _verdict_key(presented, settings)
         with _verdicts_lock:
@@ -60,10 +65,10 @@ def certificate_principal(request: Request, settings: Settings) -> Principal | N
             return sas_principal(cached[0])
         certificate = parse_der(presented) if isinstance(presented, bytes) else parse_pem(
             unquote_to_bytes(presented))
-        subject = checked_subject(certificate, settings, now)
+        verdict = checked(certificate, settings, now)
         if key is not None:
-            _remember(key, subject, min(certificate.not_valid_after_utc, now + VERDICT_TTL))
-        return sas_principal(subject)
+            _remember(key, verdict.subject, min(verdict.until, now + VERDICT_TTL))
+        return sas_principal(verdict.subject)
     except CertificateRefused as exc:
         log.warning("client certificate refused from %s: %s", _peer(request), exc)
         raise Forbidden(f"Client certificate refused: {exc}") from exc
@@ -91,7 +96,9 @@ def _verdict_key(presented: bytes | str, settings: Settings) -> tuple[object, ..
         stamp = os.stat(bundle).st_mtime_ns if bundle else None
     except OSError:
         return None  # the check itself will say what is wrong with the bundle
-    return (presented, bundle, stamp, settings.sas_allowed_cn, settings.sas_allowed_ou)
+    crls = revocation.stamp(settings) if settings.checks_revocation else None
+    return (presented, bundle, stamp, crls, settings.client_crl_grace_hours,
+            settings.sas_allowed_cn, settings.sas_allowed_ou)
 
 
 def _remember(key: tuple[object, ...], subject: str, until: datetime) -> None:

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint, Response, jsonify, request
 
+from app.auth.admin_token import refusal, require_admin_token
 from app.state import current_state
 from app.subscriptions import outbox
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
+admin.before_request(require_admin_token)
 STATUSES = ("pending", "delivering", "parked", "delivered", "superseded")
-
-
-@admin.before_request
-def _require_admin_token() -> Response | None:
-    token = current_state().settings.admin_token
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not token:
-        return _refuse(403, "The admin endpoints are disabled: set ADMIN_TOKEN to use them")
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        return _refuse(401, "A valid admin bearer token is required")
-    return None
-
-
-def _refuse(status: int, message: str) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
 
 
 @admin.get("/outbox")
@@ -36,7 +19,7 @@ def outbox_view() -> Response:
                    if s in STATUSES) or ("pending", "delivering", "parked")
     raw_limit = request.args.get("limit", "100")
     if not raw_limit.isdecimal():
-        return _refuse(400, "limit must be a positive integer")
+        return refusal(400, "limit must be a positive integer")
     limit = min(int(raw_limit), 1000)
     with current_state().engine.connect() as conn:
         messages = outbox.listing(conn, wanted, limit)

@@ -2,6 +2,8 @@
 
 Each claim is its own short transaction (a lease, so a killed worker's message comes back),
 the HTTP call happens outside any transaction, and the outcome is recorded in another.
+Between deliveries the loop also runs periodic housekeeping (`Periodic`), such as starting
+the refresh of the client CRLs (app/auth/crl_refresh.py, which downloads in its own thread).
 """
 
 from __future__ import annotations
@@ -10,10 +12,15 @@ import logging
 import random
 import signal
 import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
 
+from app.auth import crl_refresh
+from app.config import Settings
 from app.db import write_transaction
 from app.search.dates import utc_now
 from app.state import AppState
@@ -32,9 +39,28 @@ def backoff(attempts: int, base: float, ceiling: float, rng: random.Random) -> t
     return timedelta(seconds=nominal * rng.uniform(0.5, 1.5))
 
 
+@dataclass
+class Periodic:
+    """A quick task the delivery loop runs every `seconds`, first at start; a slow one must
+    hand its work to a thread, or deliveries wait."""
+
+    seconds: float
+    run: Callable[[], object]
+    due: float = 0.0
+
+
+def housekeeping(settings: Settings) -> list[Periodic]:
+    """The periodic tasks of `fhir-agenda worker`."""
+    # Throttled and due-checked by crl_refresh itself: asking every minute is cheap.
+    return [Periodic(crl_refresh.CHECK_EVERY_SECONDS,
+                     lambda: crl_refresh.refresh_in_background(settings))]
+
+
 class Worker:
-    def __init__(self, state: AppState, *, rng: random.Random | None = None) -> None:
+    def __init__(self, state: AppState, *, rng: random.Random | None = None,
+                 periodic: Sequence[Periodic] = ()) -> None:
         self.state = state
+        self.periodic = list(periodic)
         self.settings = state.settings
         self.delivery = Delivery(state.settings)
         self.rng = rng or random.Random()
@@ -47,6 +73,7 @@ class Worker:
         handled = 0
         try:
             while not self.stopping.is_set():
+                self._housekeeping()
                 if self.step():
                     handled += 1
                 elif once:
@@ -56,6 +83,16 @@ class Worker:
         finally:
             self.delivery.close()
         return handled
+
+    def _housekeeping(self) -> None:
+        moment = time.monotonic()
+        for task in self.periodic:
+            if moment >= task.due:
+                task.due = moment + task.seconds
+                try:
+                    task.run()
+                except Exception:  # housekeeping must not stop deliveries
+                    log.exception("Periodic task %r failed", task.run)
 
     def step(self) -> bool:
         with write_transaction(self.state.engine) as conn:
@@ -126,7 +163,7 @@ class Worker:
 
 def serve_forever(state: AppState) -> None:
     """Run until SIGTERM/SIGINT; the message in flight is finished, then the worker exits."""
-    worker = Worker(state)
+    worker = Worker(state, periodic=housekeeping(state.settings))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stopping.set())
     log.info("Delivery worker started (poll every %.2fs)", state.settings.worker_poll_seconds)

@@ -2,6 +2,8 @@
 
 `Authority(name)` is a CA; `authority.issue(...)` a server or client certificate, with an
 optional OU and validity window; `.write(path)` stores it as PEM (key next to it, `.key`).
+`authority.crl(revoked…)` is a CRL of that CA (dates and signing key chosen by the test, for
+stale and forged CRLs); `write_crl(crl, path)` stores it as PEM or DER.
 
 `make_pki(directory)` is the SAS-receiver PKI of the notification tests: a test CA, a server
 certificate for 127.0.0.1/localhost, our client certificate signed by that CA, and, from a
@@ -112,6 +114,29 @@ class Authority:
                 x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                 critical=False)
         return Issued(builder.sign(self.key, hashes.SHA256()), key)
+
+    def crl(self, *revoked: Issued, this_update: datetime | None = None,
+            next_update: datetime | None = None,
+            signing_key: ec.EllipticCurvePrivateKey | None = None
+            ) -> x509.CertificateRevocationList:
+        """A CRL of this CA listing `revoked`; by default current for a day and signed by the
+        CA (another `signing_key` forges a badly signed one)."""
+        now = datetime.now(UTC)
+        this_update = this_update or now - timedelta(minutes=5)
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(self.name)
+                   .last_update(this_update)
+                   .next_update(next_update or this_update + timedelta(days=1)))
+        for issued in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(issued.cert.serial_number)
+                .revocation_date(this_update - timedelta(minutes=1)).build())
+        return builder.sign(signing_key or self.key, hashes.SHA256())
+
+
+def write_crl(crl: x509.CertificateRevocationList, path: Path, *, der: bool = False) -> Path:
+    path.write_bytes(crl.public_bytes(serialization.Encoding.DER if der
+                                      else serialization.Encoding.PEM))
+    return path
 
 
 def server_certificate(authority: Authority, common_name: str = "agenda.test",
