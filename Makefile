@@ -32,7 +32,7 @@ run: venv
 	$(BIN)/fhir-agenda load-demo
 	@echo "FHIR server: http://$(HOST):$(PORT)/fhir (security profile: $$SECURITY_PROFILE)"
 	FHIR_BASE_URL="$${FHIR_BASE_URL:-http://$(HOST):$(PORT)/fhir}" \
-		exec $(BIN)/gunicorn -b $(HOST):$(PORT) -w 2 wsgi:app
+		exec $(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) -w 2 wsgi:app
 
 # PostgreSQL server binaries for the tests (Debian package). The main cluster the package
 # would create and start is not needed: the tests start their own throwaway servers.

@@ -24,6 +24,11 @@ class Settings:
     default_timezone: str = "Europe/Paris"
     default_page_size: int = 50
     max_page_size: int = 1000
+    # OR-ed values (commas) per search parameter, values in all of one search's parameters,
+    # and AND-ed parameters: beyond them a search answers 400 too-costly.
+    max_or_values: int = 100
+    max_search_values: int = 500
+    max_search_params: int = 20
     # Safety net for _include:iterate loops.
     max_include_depth: int = 4
     sql_echo: bool = False
@@ -126,6 +131,9 @@ class Settings:
             "default_timezone": env.get("DEFAULT_TIMEZONE", cls.default_timezone),
             "default_page_size": int(env.get("FHIR_DEFAULT_PAGE_SIZE", cls.default_page_size)),
             "max_page_size": int(env.get("FHIR_MAX_PAGE_SIZE", cls.max_page_size)),
+            "max_or_values": int(env.get("FHIR_MAX_OR_VALUES", cls.max_or_values)),
+            "max_search_values": int(env.get("FHIR_MAX_SEARCH_VALUES", cls.max_search_values)),
+            "max_search_params": int(env.get("FHIR_MAX_SEARCH_PARAMS", cls.max_search_params)),
             "sql_echo": env.get("SQL_ECHO", "") in {"1", "true", "yes"},
             "public_web_url": env.get("PUBLIC_WEB_URL", cls.public_web_url).rstrip("/"),
             "local_identifier_system": env.get("LOCAL_IDENTIFIER_SYSTEM",

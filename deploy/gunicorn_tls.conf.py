@@ -10,12 +10,19 @@ GUNICORN_WORKERS (default 2), GUNICORN_THREADS (default 4). Command-line options
 
 Client certificates are optional at the TLS level (the web pages' browsers have none) but a
 presented one must chain to CLIENT_CA_BUNDLE and be within its dates, or the handshake fails.
-The application then refuses the SAS-facing FHIR interactions without an allowed certificate.
+The application then refuses the SAS-facing FHIR interactions without an allowed certificate,
+and refuses revoked ones (CLIENT_CRL_FILES / CLIENT_CRL_URLS, app/auth/revocation.py: checked
+by the app, not in the handshake, so that refreshed CRLs apply without a restart). For
+/metrics across workers set PROMETHEUS_MULTIPROC_DIR to an empty directory (app/metrics.py).
 """
 
 import os
 import ssl
 from collections.abc import Callable
+
+# As in ../gunicorn.conf.py: long GET searches fit in the request line, and what gunicorn
+# refuses itself (414, 431, 400) is answered as a FHIR OperationOutcome.
+from app.fhir.gunicorn_errors import LIMIT_REQUEST_LINE, post_worker_init  # noqa: F401
 
 
 def _required(name: str) -> str:
@@ -30,6 +37,7 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Hands the verified peer certificate to the app (app/auth/gunicorn_tls.py).
 worker_class = "app.auth.gunicorn_tls.ThreadWorkerWithCertificate"
+limit_request_line = LIMIT_REQUEST_LINE
 
 certfile = _required("TLS_CERT_FILE")
 keyfile = _required("TLS_KEY_FILE")

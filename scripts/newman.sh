@@ -60,7 +60,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-gunicorn_options=(-w 2 --graceful-timeout 5)
+# gunicorn.conf.py: the request-line limit and OperationOutcome error pages of every server.
+gunicorn_options=(-c gunicorn.conf.py -w 2 --graceful-timeout 5)
 # gunicorn >= 27 opens a control socket at one fixed path per user; concurrent servers
 # (tests, `make run`, the two servers of this script) would take it from each other.
 if "$VENV_BIN/python" -c 'import sys; from gunicorn.config import Config

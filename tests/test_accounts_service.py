@@ -183,6 +183,25 @@ def test_email_of_a_deactivated_account_goes_to_the_new_one(db: Engine) -> None:
     assert account is not None and account.practitioner_id == "new"
 
 
+def test_accounts_sharing_an_email_each_log_in_with_their_own_password(db: Engine) -> None:
+    sync(db, "first", regulator(family="PREMIER"))
+    sync(db, "second", regulator(family="SECOND"))
+    set_password(db, "first")
+    set_password(db, "second", NEW_PASSWORD)
+    assert _login(db, "jeanne.martin@example.fr").practitioner_id == "first"  # type: ignore[union-attr]
+    second = _login(db, "jeanne.martin@example.fr", NEW_PASSWORD)
+    assert second is not None and second.practitioner_id == "second"
+    assert _login(db, "jeanne.martin@example.fr", "autre chose") is None
+    # A forgotten password: one link per account, each mail naming its account.
+    mailer = RecordingMailer()
+    with write_transaction(db) as conn:
+        service.request_password_reset(conn, "jeanne.martin@example.fr", mailer,
+                                       "https://agenda.example/")
+    assert len(mailer.sent) == 2
+    assert any("PREMIER" in mail for _, _, mail in mailer.sent)
+    assert any("SECOND" in mail for _, _, mail in mailer.sent)
+
+
 # -- sessions, rights, terms -------------------------------------------------------------------
 
 def test_sessions_store_only_hashes_and_end_on_logout(db: Engine) -> None:

@@ -72,7 +72,11 @@ def test_capability_statement_is_valid_fhir(capability):
 
 
 def test_every_supported_type_is_listed(capability):
-    assert set(_resources(capability)) == set(SUPPORTED_TYPES)
+    resources = _resources(capability)
+    assert set(resources) == {*SUPPORTED_TYPES, "Bundle"}
+    # Bundle is not stored (transactions go to the base URL), only validated: SAS answers.
+    assert resources["Bundle"].get("interaction", []) == []
+    assert [o["name"] for o in resources["Bundle"]["operation"]] == ["validate"]
 
 
 @pytest.mark.parametrize("resource_type", SUPPORTED_TYPES)

@@ -10,7 +10,9 @@ import pytest
 from tests.factories import (
     assert_outcome,
     body,
+    bundle,
     create,
+    entry,
     expressions,
     practitioner,
     put,
@@ -190,6 +192,47 @@ def test_unresolvable_urn_uuid_reference_outside_a_bundle_is_422(client):
     assert search(client, "Schedule")["total"] == 0
 
 
+@pytest.mark.parametrize("reference", [
+    "Schedule/../../x", "Schedule/a b", "Schedule/" + "x" * 65, "Schedule/", "/Schedule/s1",
+    "Schedule/s1?x=1", "schedule/s1", "s1", "http://localhost/fhir/Schedule/../x",
+    "ftp://example.org/Schedule/1", "urn:uuid:not-a-uuid", "#a/b",
+])
+def test_malformed_reference_is_422_naming_the_element(client, reference):
+    response = send(client, "POST", "Slot", slot(reference))
+    outcome = assert_outcome(response, 422, "value")
+    assert expressions(outcome) == ["Slot.schedule.reference"]
+    assert reference in outcome["issue"][0]["diagnostics"]
+    assert search(client, "Slot")["total"] == 0
+
+
+def test_malformed_reference_in_a_transaction_is_refused_whole(client):
+    schedule_id = _schedule_id(client)
+    response = send(client, "POST", "", bundle(
+        "transaction", entry("POST", "Slot", slot(f"Schedule/{schedule_id}")),
+        entry("POST", "Slot", slot("Schedule/../../x"))))
+    outcome = assert_outcome(response, 422, "value")
+    assert "Slot.schedule.reference" in expressions(outcome)
+    assert search(client, "Slot")["total"] == 0
+
+
+@pytest.mark.parametrize("reference", [
+    "Schedule/{id}", "Schedule/{id}/_history/1", "http://localhost/fhir/Schedule/{id}",
+])
+def test_well_formed_references_are_accepted(client, reference):
+    reference = reference.format(id=_schedule_id(client))
+    assert create(client, slot(reference))["schedule"] == {"reference": reference}
+
+
+def test_references_to_other_servers_and_contained_resources_are_accepted(client):
+    role = {"resourceType": "PractitionerRole", "practitioner": {
+        "reference": "https://annuaire.example.fr/fhir/Practitioner/810001234567"},
+        "organization": {"reference": "http://[::1]:8080/fhir/Organization/o1"},
+        "contained": [{"resourceType": "Location", "id": "loc1", "name": "Cabinet"}],
+        "location": [{"reference": "#loc1"}]}
+    created = create(client, role)
+    assert created["location"] == [{"reference": "#loc1"}]
+
+
 def test_reference_to_deleted_resource_is_422(client):
     doctor = create(client, practitioner())
     client.delete(f"/fhir/Practitioner/{doctor['id']}")
@@ -222,6 +265,29 @@ def test_xml_or_form_body_is_415(client, content_type):
     response = send(client, "POST", "Practitioner", xml, headers={"Content-Type": content_type})
     assert_outcome(response, 415, "not-supported")
     assert search_ids(client, "Practitioner") == []
+
+
+@pytest.mark.parametrize("method,path", [("POST", "Practitioner"), ("PUT", "Practitioner/p1")])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream",
+                                          "multipart/form-data; boundary=x"])
+def test_a_json_body_of_another_type_is_415_naming_the_accepted_types(client, method, path,
+                                                                      content_type):
+    response = send(client, method, path, practitioner(resource_id="p1"),
+                    headers={"Content-Type": content_type})
+    diagnostics = assert_outcome(response, 415, "not-supported")["issue"][0]["diagnostics"]
+    for accepted in ("application/fhir+json", "application/json", "application/json+fhir",
+                     "application/x-www-form-urlencoded only for POST [type]/_search"):
+        assert accepted in diagnostics
+    assert search_ids(client, "Practitioner") == []
+
+
+def test_search_by_post_takes_a_form_body_only(client):
+    created = create(client, practitioner())
+    found = client.post("/fhir/Practitioner/_search", data={"_id": created["id"]})
+    assert [e["resource"]["id"] for e in body(found)["entry"]] == [created["id"]]
+    response = send(client, "POST", "Practitioner/_search", {"_id": created["id"]})
+    diagnostics = assert_outcome(response, 415, "not-supported")["issue"][0]["diagnostics"]
+    assert "application/x-www-form-urlencoded" in diagnostics
 
 
 @pytest.mark.parametrize("accept", ["application/fhir+xml", "application/xml"])

@@ -16,7 +16,9 @@ from tests.factories import (
     RPPS_SYSTEM,
     assert_outcome,
     body,
+    bundle,
     create,
+    entry,
     practitioner,
     put,
     read,
@@ -335,6 +337,24 @@ def test_delete_twice_is_idempotent(client):
     assert client.delete(f"/fhir/Practitioner/{created['id']}").status_code in (200, 204)
     history = body(client.get(f"/fhir/Practitioner/{created['id']}/_history"))
     assert history["total"] == 2
+
+
+@pytest.mark.parametrize("how", ["rest", "transaction", "batch"])
+def test_history_records_a_delete_with_the_status_it_answered(client, how):
+    created = create(client, practitioner())
+    url = f"Practitioner/{created['id']}"
+    if how == "rest":
+        response = client.delete(f"/fhir/{url}")
+        answered = str(response.status_code)
+        assert body(response)["resourceType"] == "OperationOutcome"
+    else:
+        response = send(client, "POST", "", bundle(how, entry("DELETE", url)))
+        answered = body(response)["entry"][0]["response"]["status"].split()[0]
+    assert answered == "200"
+    deletion, creation = body(client.get(f"/fhir/{url}/_history"))["entry"]
+    assert (deletion["request"]["method"], deletion["request"]["url"]) == ("DELETE", url)
+    assert deletion["response"]["status"] == answered
+    assert creation["response"]["status"] == "201"
 
 
 def test_delete_unknown_is_404(client):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -110,3 +113,58 @@ def test_concurrent_updates_with_the_same_if_match_let_exactly_one_win(live_serv
     assert current["meta"]["versionId"] == "2"
     history = requests.get(f"{url}/_history", timeout=TIMEOUT).json()
     assert history["total"] == 2
+
+
+# -- request lines: what gunicorn accepts, and how it refuses ----------------------------------
+
+def _encoded(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _sas_search_url(base: str) -> str:
+    """INT_R01 for 25 practitioners, every reserved character percent-encoded, `, ` between
+    the ids: the longest request line SAS sends (about 1,520 bytes with GET and HTTP/1.1)."""
+    ids = ", ".join(f"{RPPS_SYSTEM}|8{n:011d}" for n in range(25))
+    now = datetime.now(ZoneInfo("Europe/Paris")).replace(microsecond=0)
+    window = [now.isoformat(timespec="milliseconds"),
+              (now + timedelta(hours=71)).isoformat(timespec="milliseconds")]
+    query = "&".join([
+        f"_include={_encoded('Slot:schedule')}",
+        f"_include{_encoded(':iterate')}={_encoded('Schedule:actor')}",
+        f"start={_encoded('ge' + window[0])}", f"start={_encoded('le' + window[1])}",
+        f"{_encoded('schedule.actor:Practitioner.identifier')}={_encoded(ids)}",
+        "status=free", "_count=1000"])
+    return f"{base}/Slot?{query}"
+
+
+def test_the_longest_sas_search_is_answered(live_server):
+    url = _sas_search_url(live_server)
+    assert 1400 < len(f"GET {urlsplit(url).path}?{urlsplit(url).query} HTTP/1.1") < 4094
+    response = requests.get(url, headers={"Accept": "application/json+fhir"}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    assert response.json()["type"] == "searchset"
+
+
+def test_a_request_line_over_gunicorns_default_limit_is_served(live_server):
+    # 100 RPPS numbers (FHIR_MAX_OR_VALUES), percent-encoded: over gunicorn's default 4,094.
+    doctor = requests.post(f"{live_server}/Practitioner", json=practitioner(),
+                           headers=HEADERS, timeout=TIMEOUT).json()
+    ids = ",".join([*(f"{RPPS_SYSTEM}|8{n:011d}" for n in range(99)), f"{RPPS_SYSTEM}|{RPPS}"])
+    url = f"{live_server}/Practitioner?identifier={_encoded(ids)}"
+    assert 4094 < len(urlsplit(url).path + urlsplit(url).query) < 8190
+    response = requests.get(url, headers=HEADERS, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    assert [e["resource"]["id"] for e in response.json()["entry"]] == [doctor["id"]]
+
+
+def test_an_over_long_request_line_is_414_with_an_operation_outcome(live_server):
+    response = requests.get(f"{live_server}/Practitioner?name={'a' * 9000}", headers=HEADERS,
+                            timeout=TIMEOUT)
+    assert response.status_code == 414
+    assert response.headers["Content-Type"].startswith(FHIR_JSON)
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    (issue,) = outcome["issue"]
+    assert (issue["severity"], issue["code"]) == ("error", "too-long")
+    assert "8190" in issue["diagnostics"] and "_search" in issue["diagnostics"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -16,17 +16,21 @@ import pytest
 from app.config import PROJECT_ROOT
 from app.fhir.errors import Issue
 from app.validation.profiles import ProfileSet, default_profiles, load_profiles
+from tests.sas_examples import (
+    IDNPS_SYSTEM,
+    REGUL,
+    SAS,
+    TYPE_SYSTEM,
+)
+from tests.sas_examples import appointment as _appointment
+from tests.sas_examples import bundle as _bundle
+from tests.sas_examples import practitioner as _practitioner
+from tests.sas_examples import regulator as _regulator
+from tests.sas_examples import role as _role
+from tests.sas_examples import slot as _slot
 
 SAS_PACKAGE = PROJECT_ROOT.parent / "shared" / "reference" / "sas-ig" / "package"
 EXAMPLES = SAS_PACKAGE / "example"
-
-SAS = "http://sas.fr/fhir/StructureDefinition/"
-REGUL = "https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/FrPractitionerRegul"
-TYPE_SYSTEM = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
-IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-OPERATOR = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
-SLOT_TYPE = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
 
 Json = dict[str, Any]
 
@@ -34,70 +38,6 @@ Json = dict[str, Any]
 @pytest.fixture(scope="module")
 def profiles() -> ProfileSet:
     return default_profiles()
-
-
-def _slot() -> Json:
-    return {
-        "resourceType": "Slot", "id": "s1",
-        "meta": {"profile": [SAS + "FrSlotAgregateur"],
-                 "security": [{"system": SLOT_TYPE, "code": "PUBLIC"},
-                              {"system": SLOT_TYPE, "code": "SNP"}]},
-        "serviceType": [{"coding": [{"system": ACT_CODE, "code": "AMB"}]},
-                        {"text": "Consultation de suivi"}],
-        "appointmentType": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0276",
-                                        "code": "ROUTINE"}]},
-        "schedule": {"reference": "Schedule/sc1"},
-        "status": "free",
-        "start": "2024-05-02T09:00:00.000+02:00", "end": "2024-05-02T09:20:00.000+02:00",
-        "comment": "https://agenda.example/rdv/p1",
-    }
-
-
-def _practitioner() -> Json:
-    return {
-        "resourceType": "Practitioner", "id": "p1",
-        "meta": {"profile": [SAS + "FrPractitionerAgregateur"]},
-        "identifier": [{"type": {"coding": [{"system": TYPE_SYSTEM, "code": "IDNPS"}]},
-                        "system": IDNPS_SYSTEM, "value": "810000000001"}],
-        "name": [{"family": "MARTIN", "given": ["Claire"]}],
-    }
-
-
-def _role() -> Json:
-    return {
-        "resourceType": "PractitionerRole", "id": "r1",
-        "meta": {"profile": [SAS + "FrPractitionerRoleExerciceAgregateur"]},
-        "contained": [{
-            "resourceType": "Location", "id": "loc1",
-            "meta": {"profile": [SAS + "FrLocationAgregateur"]},
-            "identifier": [{"type": {"coding": [{
-                "system": "http://interopsante.org/fhir/CodeSystem/fr-location-identifier-type",
-                "code": "INTRN"}]}, "system": "urn:oid:1.2.3.4", "value": "loc-1"}],
-            "address": {"line": ["3 place du Marché"], "city": "NANTES", "postalCode": "44000"},
-        }],
-        "practitioner": {"reference": "Practitioner/p1"},
-        "organization": {"identifier": {
-            "type": {"coding": [{"system": TYPE_SYSTEM, "code": "IDNST"}]},
-            "system": "urn:oid:1.2.250.1.71.4.2.2", "value": "1440000001"}},
-        "location": [{"reference": "#loc1"}],
-    }
-
-
-def _bundle() -> Json:
-    """A small valid SAS answer: entry 0 Slot, 1 Schedule, 2 Practitioner, 3 PractitionerRole."""
-    schedule = {"resourceType": "Schedule", "id": "sc1",
-                "meta": {"profile": [SAS + "FrScheduleAgregateur"]},
-                "actor": [{"reference": "Practitioner/p1"},
-                          {"reference": "PractitionerRole/r1"}]}
-    resources = [_slot(), schedule, _practitioner(), _role()]
-    return {
-        "resourceType": "Bundle", "id": "b1",
-        "meta": {"profile": [SAS + "BundleAgregateur"]},
-        "type": "searchset", "total": 1,
-        "entry": [{"fullUrl": f"https://agenda.example/fhir/{r['resourceType']}/{r['id']}",
-                   "resource": r, "search": {"mode": "match" if i == 0 else "include"}}
-                  for i, r in enumerate(resources)],
-    }
 
 
 def _errors(issues: list[Issue]) -> list[Issue]:
@@ -347,18 +287,6 @@ def test_contained_location_is_held_to_the_target_profile(profiles: ProfileSet) 
 # -- regulator accounts and appointments ---------------------------------------------------
 
 
-def _regulator() -> Json:
-    return {
-        "resourceType": "Practitioner", "id": "reg1", "meta": {"profile": [REGUL]},
-        "identifier": [{"type": {"coding": [{"system": TYPE_SYSTEM, "code": "INTRN"}]},
-                        "system": "urn:oid:1.2.250.1.213.3.6",
-                        "value": "6f1f8a4e-1b7e-4c1e-9a8f-0c6b1f1d2a3b"}],
-        "active": True,
-        "name": [{"family": "DURAND", "given": ["Paul"]}],
-        "telecom": [{"system": "email", "value": "paul.durand@example.org"}],
-    }
-
-
 def test_regulator_is_valid(profiles: ProfileSet) -> None:
     assert profiles.validate(_regulator()) == []
 
@@ -386,20 +314,6 @@ def test_regulator_needs_active_and_email(profiles: ProfileSet) -> None:
     issues = profiles.validate(regulator)
     _assert_issue(issues, "Practitioner.active", "required")
     _assert_issue(issues, "Practitioner.telecom[0].system", "value")
-
-
-def _appointment() -> Json:
-    national = {"type": {"coding": [{"system": TYPE_SYSTEM, "code": "IDNPS"}]},
-                "system": IDNPS_SYSTEM, "value": "810000000001"}
-    return {
-        "resourceType": "Appointment", "id": "a1",
-        "meta": {"profile": [SAS + "FrAppointmentSAS"]},
-        "extension": [{"url": OPERATOR, "valueReference": {"identifier": copy.deepcopy(national)}}],
-        "identifier": [{"system": "urn:oid:1.2.3.4.5", "value": "0d6c8a52-2f8e-4b8e-a7a4-3d1c"}],
-        "status": "booked",
-        "start": "2024-05-02T09:00:00+02:00", "end": "2024-05-02T09:20:00+02:00",
-        "participant": [{"actor": {"identifier": national}, "status": "accepted"}],
-    }
 
 
 def test_appointment_is_valid(profiles: ProfileSet) -> None:

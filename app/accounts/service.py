@@ -114,29 +114,28 @@ def get_account(conn: Connection, account_pk: int) -> Account | None:
 
 # -- login and sessions ----------------------------------------------------------------------
 
-def _active_row_by_email(conn: Connection, email: str | None) -> Any | None:
+def _active_rows_by_email(conn: Connection, email: str | None) -> list[Any]:
+    """The active accounts with this email: SAS may give one address to several regulator
+    accounts (INT_R02 does not make emails unique), each with its own password."""
     address = normalise_email(email)
     if address is None:
-        return None
-    rows = conn.execute(select(user_accounts).where(user_accounts.c.email == address,
-                                                    user_accounts.c.active.is_(True))).all()
-    if len(rows) > 1:
-        # The FHIR side keeps active emails unique; if that ever fails, refuse rather
-        # than guess which person is logging in.
-        log.error("%d active accounts share one email address; login refused", len(rows))
-        return None
-    return rows[0] if rows else None
+        return []
+    return list(conn.execute(select(user_accounts).where(
+        user_accounts.c.email == address, user_accounts.c.active.is_(True))
+        .order_by(user_accounts.c.pk)).all())
 
 
 def authenticate(conn: Connection, email: str, password: str) -> Account | None:
-    """The active account with this email and password; inactive accounts never match."""
-    row = _active_row_by_email(conn, email)
-    if row is None or len(password) > MAX_PASSWORD_LENGTH:
+    """The active account with this email and password; inactive accounts never match.
+    When several share the email, the password tells which one is logging in."""
+    rows = _active_rows_by_email(conn, email)
+    if not rows or len(password) > MAX_PASSWORD_LENGTH:
         _burn_password_check(password[:MAX_PASSWORD_LENGTH])
         return None
-    if not check_password_hash(row.password_hash, password):
-        return None
-    return Account.from_row(row)
+    for row in rows:
+        if check_password_hash(row.password_hash, password):
+            return Account.from_row(row)
+    return None
 
 
 def start_session(conn: Connection, account: Account, *, from_sas: bool = False) -> str:
@@ -213,14 +212,18 @@ def accept_terms(conn: Connection, account: Account) -> Account:
 
 def request_password_reset(conn: Connection, email: str, mailer: Mailer, base_url: str, *,
                            ttl: timedelta = DEFAULT_RESET_TTL) -> None:
-    """Mail a single-use reset link to the active account with this email, if any.
+    """Mail a single-use reset link to each active account with this email, if any (each
+    mail names its account).
 
     Returns the same way whether or not the address is known (no account enumeration);
     mail failures are logged, never reported to the requester, for the same reason.
     """
-    row = _active_row_by_email(conn, email)
-    if row is None:
-        return
+    for row in _active_rows_by_email(conn, email):
+        _send_reset(conn, row, mailer, base_url, ttl)
+
+
+def _send_reset(conn: Connection, row: Any, mailer: Mailer, base_url: str,
+                ttl: timedelta) -> None:
     token, now = new_token(), utcnow()
     conn.execute(insert(password_resets).values(
         token_hash=token_hash(token), account_pk=row.pk, created_at=now,

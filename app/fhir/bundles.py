@@ -27,6 +27,19 @@ def _link(base: str, resource_type: str, pairs: list[tuple[str, str]]) -> str:
     return f"{base}/{resource_type}" + (f"?{query}" if query else "")
 
 
+def warnings(result: SearchResult) -> list[Issue]:
+    """What lenient handling let through: said in the Bundle (an outcome entry), not hidden."""
+    query, issues = result.query, []
+    if query.ignored:
+        issues.append(Issue("not-supported", "Search parameters ignored: "
+                            f"{', '.join(query.ignored)}", severity="warning"))
+    if query.count is not None and query.count > result.count:
+        issues.append(Issue("too-costly", f"_count={query.count} exceeds the largest page "
+                            f"this server returns; pages hold {result.count} entries",
+                            severity="warning"))
+    return issues
+
+
 def searchset(result: SearchResult, base: str) -> dict[str, Any]:
     query = result.query
     paging = [(k, v) for k, v in query.used if k not in {"_count", "_offset"}]
@@ -54,10 +67,9 @@ def searchset(result: SearchResult, base: str) -> dict[str, Any]:
             resource = elements.apply_summary(resource, query.summary)
         entries.append({"fullUrl": full_url(base, stored), "resource": resource,
                         "search": {"mode": mode}})
-    if query.ignored:
-        entries.append({"resource": operation_outcome([Issue(
-            "not-supported", f"Search parameters ignored: {', '.join(query.ignored)}",
-            severity="warning")]), "search": {"mode": "outcome"}})
+    issues = warnings(result)
+    if issues:
+        entries.append({"resource": operation_outcome(issues), "search": {"mode": "outcome"}})
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -93,9 +105,9 @@ def history(total: int, versions: list[Stored], base: str, self_url: str, count:
         if stored.author:
             entry["request"]["extension"] = [{"url": AUTHOR_EXTENSION,
                                               "valueString": stored.author}]
-        created = method == "POST" or stored.version == 1
-        entry["response"] = {"status": "204" if stored.deleted else
-                             ("201" if created else "200"),
+        # What the interaction answered: a DELETE answers 200 with an OperationOutcome.
+        created = not stored.deleted and (method == "POST" or stored.version == 1)
+        entry["response"] = {"status": "201" if created else "200",
                              "etag": stored.etag,
                              "lastModified": format_instant(stored.last_updated)}
         entries.append(entry)

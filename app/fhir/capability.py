@@ -11,9 +11,12 @@ from typing import Any
 from flask import current_app
 
 from app.auth.capability import security_statement
+from app.fhir import validate
 from app.search.dates import format_instant, utc_now
 from app.search.registry import READ_ONLY_TYPES, SPEC_BASE, SUPPORTED_TYPES, params_for
 from app.state import current_state
+from app.validation.profiles import BASE_PROFILE_PREFIX as BASE
+from app.validation.profiles import default_profiles
 
 # (URL rule below /fhir, HTTP method) → FHIR interaction code.
 TYPE_INTERACTIONS = {
@@ -30,6 +33,8 @@ SYSTEM_INTERACTIONS = {("", "POST"): ("transaction", "batch"), ("/_history", "GE
                        ("history-system",)}
 CONDITIONAL = {("/<resource_type>", "PUT"): "conditionalUpdate",
                ("/<resource_type>", "DELETE"): "conditionalDelete"}
+# (URL rule below /fhir, HTTP method) → operation on every resource type.
+TYPE_OPERATIONS = {("/<resource_type>/$validate", "POST"): ("validate", validate.DEFINITION)}
 SEARCH_TYPES = {"special": "token", "uri": "uri"}
 WRITE_INTERACTIONS = {"create", "update", "delete"}
 
@@ -59,9 +64,34 @@ def _search_params(resource_type: str) -> list[dict[str, Any]]:
     return out
 
 
+def _operations(routes: set[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"name": name, "definition": definition}
+            for key, (name, definition) in TYPE_OPERATIONS.items() if key in routes]
+
+
+def _supported_profiles() -> dict[str, list[str]]:
+    """Our SAS profiles per resource type: those $validate checks besides the base ones."""
+    by_type: dict[str, list[str]] = {}
+    for profile in default_profiles().profiles.values():
+        by_type.setdefault(profile.type, []).append(profile.url)
+    return {resource_type: sorted(urls) for resource_type, urls in by_type.items()}
+
+
+def _validation_only(resource_type: str, operations: list[dict[str, str]],
+                     profiles: list[str]) -> dict[str, Any]:
+    """A type this server does not store but validates (Bundle, for SAS answers)."""
+    entry: dict[str, Any] = {"type": resource_type, "profile": BASE + resource_type,
+                             "operation": operations}
+    if profiles:
+        entry["supportedProfile"] = profiles
+    return entry
+
+
 def capability_statement() -> dict[str, Any]:
     routes = _routes()
     base = current_state().settings.fhir_base_url
+    operations = _operations(routes)
+    profiles = _supported_profiles()
     resources = []
     for resource_type in SUPPORTED_TYPES:
         interactions = [{"code": code} for key, code in TYPE_INTERACTIONS.items()
@@ -70,7 +100,7 @@ def capability_statement() -> dict[str, Any]:
         writable = resource_type not in READ_ONLY_TYPES
         entry: dict[str, Any] = {
             "type": resource_type,
-            "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+            "profile": BASE + resource_type,
             "interaction": interactions,
             "versioning": "versioned-update",
             "readHistory": True,
@@ -88,7 +118,14 @@ def capability_statement() -> dict[str, Any]:
                                         if p.type == "reference" and resource_type in p.targets}),
             "searchParam": _search_params(resource_type),
         }
+        if profiles.get(resource_type):
+            entry["supportedProfile"] = profiles[resource_type]
+        if operations:
+            entry["operation"] = operations
         resources.append(entry)
+    if operations:
+        resources += [_validation_only(t, operations, profiles.get(t, []))
+                      for t in validate.VALIDATABLE_TYPES if t not in SUPPORTED_TYPES]
     system = [{"code": code} for key, codes in SYSTEM_INTERACTIONS.items() if key in routes
               for code in codes]
     rest: dict[str, Any] = {"mode": "server"}

@@ -89,5 +89,6 @@ def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": [i.as_fhir() for i in issues]}
 
 
-def information(diagnostics: str) -> dict[str, Any]:
-    return operation_outcome([Issue("informational", diagnostics, severity="information")])
+def information(*diagnostics: str) -> dict[str, Any]:
+    return operation_outcome([Issue("informational", text, severity="information")
+                              for text in diagnostics])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from app.db_errors import DatabaseFault, classify
 from app.fhir.errors import FhirError, Issue, operation_outcome
 from app.fhir.negotiation import fhir_response
 
@@ -40,13 +42,23 @@ def install(app: Flask) -> None:
                 response.headers[name] = value  # e.g. Allow on 405
         return response
 
-    @app.errorhandler(OperationalError)
-    def database_unavailable(error: OperationalError) -> Response:
-        log.error("Database error on %s %s: %s", request.method, request.path, error.orig)
-        return _outcome(503, "transient", "The database is temporarily unavailable; retry")
-
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
         # Logged in full for operators; the client only learns that it failed.
         log.exception("Unhandled error on %s %s", request.method, request.path)
         return _outcome(500, "exception", "Internal server error")
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeout)
+    def database_error(error: Exception) -> Response:
+        fault = classify(error)
+        cause = getattr(error, "orig", None) or error
+        if fault is DatabaseFault.UNAVAILABLE:
+            log.error("Database unavailable on %s %s: %s", request.method, request.path, cause)
+            return _outcome(503, "transient", "The database is temporarily unavailable; retry")
+        if fault is DatabaseFault.TOO_COMPLEX:
+            log.warning("Query refused by the database on %s %s: %s", request.method,
+                        request.path, cause)
+            return _outcome(400, "too-costly", "The request is too complex for the database: "
+                            "use fewer search values or parameters")
+        return unexpected(error)

@@ -13,6 +13,7 @@ from app.auth import access
 from app.fhir import bundles
 from app.fhir.errors import (
     BadRequest,
+    Conflict,
     MethodNotAllowed,
     NotFound,
     PreconditionFailed,
@@ -20,10 +21,10 @@ from app.fhir.errors import (
 )
 from app.search.dates import InvalidDate, parse_range
 from app.search.engine import run_search
-from app.search.query import MAX_INT, parse_query
+from app.search.query import MAX_INT, SearchLimits, parse_query
 from app.search.registry import READ_ONLY_TYPES, SUPPORTED_TYPES
 from app.storage import locks
-from app.storage.repository import Repository, Stored
+from app.storage.repository import Repository, Stored, new_id
 
 
 @dataclass
@@ -38,6 +39,9 @@ class FhirRequest:
     if_none_exist: str | None = None
     prefer_return: str = "representation"
     strict: bool = False
+    # Information for the client about how the server treated its request (e.g. an id it
+    # ignored), returned in the OperationOutcome when one is asked for.
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -46,6 +50,7 @@ class FhirResult:
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     stored: Stored | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def check_type(resource_type: str | None) -> str:
@@ -95,10 +100,10 @@ def written(repo: Repository, req: FhirRequest, stored: Stored, status: int,
     if req.prefer_return == "minimal":
         body = None
     elif req.prefer_return == "OperationOutcome":
-        body = information(message)
+        body = information(message, *req.notes)
     else:
         body = stored.as_dict()
-    return FhirResult(status, body, headers, stored)
+    return FhirResult(status, body, headers, stored, list(req.notes))
 
 
 def body_for(req: FhirRequest, resource_type: str) -> dict[str, Any]:
@@ -110,6 +115,15 @@ def body_for(req: FhirRequest, resource_type: str) -> dict[str, Any]:
     if body.get("resourceType") != resource_type:
         raise BadRequest(f"The body is a {body.get('resourceType')}, the URL expects a "
                          f"{resource_type}", code="invalid", expression=["resourceType"])
+    return body
+
+
+def creation_body(req: FhirRequest, resource_type: str) -> dict[str, Any]:
+    """The body of a create; R4 ignores its id, and so does the server, saying so."""
+    body = body_for(req, resource_type)
+    if body.get("id") is not None:
+        req.notes.append(f"The id '{body['id']}' of the body was ignored: the server assigns "
+                         "the id of a created resource")
     return body
 
 
@@ -135,7 +149,8 @@ def read(repo: Repository, req: FhirRequest) -> FhirResult:
 def search(repo: Repository, req: FhirRequest) -> FhirResult:
     resource_type = check_type(req.resource_type)
     params = access.search_params(repo, resource_type, req.params)
-    query = parse_query(resource_type, params, strict=req.strict)
+    query = parse_query(resource_type, params, strict=req.strict,
+                        limits=SearchLimits.of(repo.settings))
     result = run_search(repo, query)
     result.included = [s for s in result.included
                        if access.visible(repo, s.resource_type, s.as_dict())]
@@ -160,7 +175,8 @@ def matches(repo: Repository, resource_type: str, raw_query: list[tuple[str, str
     The criteria are locked until the transaction ends, so that identical conditional
     requests running in parallel take turns instead of both creating a resource.
     """
-    query = parse_query(resource_type, raw_query, strict=True)
+    query = parse_query(resource_type, raw_query, strict=True,
+                        limits=SearchLimits.of(repo.settings))
     if not query.criteria:
         raise BadRequest("A conditional interaction needs at least one search criterion")
     locks.hold(repo.conn, resource_type + "?" + "&".join(
@@ -184,7 +200,7 @@ def create(repo: Repository, req: FhirRequest) -> FhirResult:
         if found:
             return written(repo, req, found[0], 200,
                             "A matching resource exists; nothing was created")
-    stored = repo.create(resource_type, body)
+    stored = repo.create(resource_type, creation_body(req, resource_type))
     return written(repo, req, stored, 201, f"Created {resource_type}/{stored.resource_id}")
 
 
@@ -205,23 +221,60 @@ def update(repo: Repository, req: FhirRequest) -> FhirResult:
                     f"{'Created' if created else 'Updated'} {resource_type}/{req.resource_id}")
 
 
-def _conditional_update(repo: Repository, req: FhirRequest, resource_type: str,
-                        body: dict[str, Any]) -> FhirResult:
-    found = matches(repo, resource_type, scoped(repo, resource_type, body, req.params))
+def server_assigns_ids(repo: Repository, resource_type: str, body: dict[str, Any]) -> bool:
+    """Whether an interceptor says the body's id means nothing for this resource (SAS's
+    regulator accounts: the kit sends a fixed or random id, the identifier decides)."""
+    return any(getattr(interceptor, "assigns_ids", lambda *_: False)(resource_type, body)
+               for interceptor in repo.interceptors)
+
+
+@dataclass(frozen=True)
+class ConditionalTarget:
+    resource_id: str
+    exists: bool  # a resource matched the criteria
+
+
+def conditional_target(repo: Repository, resource_type: str, body: dict[str, Any],
+                       criteria: list[tuple[str, str]], notes: list[str]) -> ConditionalTarget:
+    """The resource a conditional update writes (R4 §3.1.0.4.3): the one match; with no
+    match, the body's id (update as create) or a new one. Notes what it ignored."""
+    found = matches(repo, resource_type, scoped(repo, resource_type, body, criteria))
     if len(found) > 1:
         raise PreconditionFailed("The conditional update matches several resources: "
                                  + ", ".join(f"{s.resource_type}/{s.resource_id}"
                                              for s in found))
-    if not found:
-        stored = repo.create(resource_type, body, resource_id=body.get("id"))
-        return written(repo, req, stored, 201, f"Created {resource_type}/{stored.resource_id}")
-    target = found[0]
-    if body.get("id") not in (None, target.resource_id):
-        raise BadRequest(f"The body id '{body['id']}' is not the id of the matching resource "
-                         f"'{target.resource_id}'", expression=["id"])
+    given = body.get("id")
+    if given is not None and server_assigns_ids(repo, resource_type, body):
+        if not found or found[0].resource_id != given:
+            notes.append(f"The id '{given}' of the body was ignored: the server assigns the "
+                         f"ids of these {resource_type} resources and the search criteria "
+                         "choose the one to update")
+        given = None
+    if found:
+        target = found[0].resource_id
+        if given not in (None, target):
+            raise BadRequest(f"The body id '{given}' is not the id of the matching resource "
+                             f"'{target}'", expression=["id"])
+        return ConditionalTarget(target, True)
+    if given is None:
+        return ConditionalTarget(new_id(), False)
+    existing = repo.find(resource_type, str(given))
+    if existing is not None and not existing.deleted:
+        raise Conflict(f"No {resource_type} matches the criteria, and the body's id names "
+                       f"{resource_type}/{given}, which exists but does not match them: "
+                       "nothing was written", expression=["id"])
+    return ConditionalTarget(str(given), False)
+
+
+def _conditional_update(repo: Repository, req: FhirRequest, resource_type: str,
+                        body: dict[str, Any]) -> FhirResult:
+    target = conditional_target(repo, resource_type, body, req.params, req.notes)
     if_match = parse_version(req.if_match) if req.if_match else None
-    stored, _ = repo.update(resource_type, target.resource_id, body, if_match=if_match)
-    return written(repo, req, stored, 200, f"Updated {resource_type}/{target.resource_id}")
+    stored, created = repo.update(resource_type, target.resource_id,
+                                  {**body, "id": target.resource_id}, if_match=if_match)
+    verb = "Created" if created else "Updated"
+    return written(repo, req, stored, 201 if created else 200,
+                   f"{verb} {resource_type}/{target.resource_id}")
 
 
 def delete(repo: Repository, req: FhirRequest) -> FhirResult:

@@ -13,6 +13,7 @@ from app.fhir.hardening import check_depth
 FHIR_JSON = "application/fhir+json"
 # `application/json+fhir` is the DSTU2-era name that the SAS platform still sends.
 JSON_TYPES = (FHIR_JSON, "application/json+fhir", "application/json")
+FORM_TYPE = "application/x-www-form-urlencoded"  # POST _search only
 XML_TYPES = ("application/fhir+xml", "application/xml+fhir", "application/xml", "text/xml", "xml")
 FORMAT_ALIASES = {"json": FHIR_JSON, "application/json": "application/json",
                   "application/fhir+json": FHIR_JSON, "application/json+fhir":
@@ -61,13 +62,26 @@ def fhir_response(body: Any, status: int, media_type: str, pretty: bool,
     return response
 
 
+def check_body_type(request: Request, accepted: tuple[str, ...] = JSON_TYPES) -> None:
+    """415 naming the accepted media types unless the body is one of them.
+
+    A body sent without any Content-Type is taken as what the endpoint accepts (some clients
+    omit it); its content is checked anyway."""
+    content_type = (request.mimetype or "").lower()
+    if not content_type or content_type in accepted:
+        return
+    what = "XML bodies are" if content_type in XML_TYPES else f"Content-Type '{content_type}' is"
+    hint = "" if FORM_TYPE in accepted else f" ({FORM_TYPE} only for POST [type]/_search)"
+    raise UnsupportedMediaType(f"{what} not supported here; send {_listed(accepted)}{hint}")
+
+
+def _listed(types: tuple[str, ...]) -> str:
+    return types[0] if len(types) == 1 else ", ".join(types[:-1]) + " or " + types[-1]
+
+
 def parse_body(request: Request) -> dict[str, Any]:
     """The JSON object of a request body, or a 400/415 OperationOutcome."""
-    content_type = (request.mimetype or "").lower()
-    if content_type in XML_TYPES:
-        raise UnsupportedMediaType("XML bodies are not supported; send application/fhir+json")
-    if content_type and content_type not in JSON_TYPES and content_type != "text/plain":
-        raise UnsupportedMediaType(f"Unsupported Content-Type '{content_type}'")
+    check_body_type(request)
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise BadRequest("The request body is empty", code="required")

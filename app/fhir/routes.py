@@ -11,10 +11,18 @@ from flask import Blueprint, Response, request
 from app.audit import trail as audit
 from app.auth import access, refusals
 from app.auth.gate import caller_label, principal_of_request
-from app.fhir import capability, interactions, transactions
-from app.fhir.errors import BadRequest, FhirError, MethodNotAllowed
+from app.fhir import capability, interactions, transactions, validate
+from app.fhir.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from app.fhir.interactions import FhirRequest, FhirResult
-from app.fhir.negotiation import dump, fhir_response, parse_body, response_type, wants_pretty
+from app.fhir.negotiation import (
+    FORM_TYPE,
+    check_body_type,
+    dump,
+    fhir_response,
+    parse_body,
+    response_type,
+    wants_pretty,
+)
 from app.sas.aggregator import SasAggregator
 from app.sas.request import is_sas_search, parse_sas_search
 from app.state import current_state
@@ -137,7 +145,27 @@ def type_level(resource_type: str) -> Response:
 @fhir.post("/<resource_type>/_search")
 def search_by_post(resource_type: str) -> Response:
     interactions.check_type(resource_type)
+    check_body_type(request, (FORM_TYPE,))
     return _search(resource_type)
+
+
+@fhir.post("/<resource_type>/$validate")
+def validate_type(resource_type: str) -> Response:
+    validate.check_validatable(resource_type)
+    return _validate(resource_type)
+
+
+@fhir.post("/<resource_type>/<resource_id>/$validate")
+def validate_instance(resource_type: str, resource_id: str) -> Response:
+    interactions.check_type(resource_type)
+    return _validate(resource_type, resource_id)
+
+
+def _validate(resource_type: str, resource_id: str | None = None) -> Response:
+    # mode=delete needs no resource: an empty body is allowed there.
+    has_body = bool(request.get_data(cache=True).strip())
+    req = _build_request(resource_type, resource_id, with_body=has_body)
+    return _run(validate.validate, req, write=False)
 
 
 def _search(resource_type: str) -> Response:
@@ -187,6 +215,9 @@ def instance(resource_type: str, resource_id: str) -> Response:
     if request.method == "DELETE":
         return _run(interactions.delete, _build_request(resource_type, resource_id),
                     write=True)
+    if resource_id.startswith("$"):
+        raise NotFound(f"Operation {resource_id} is not supported on {resource_type}; "
+                       "see the CapabilityStatement (GET /fhir/metadata)", code="not-supported")
     raise MethodNotAllowed(f"POST is not allowed on {resource_type}/{resource_id}")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.fhir import interactions
-from app.fhir.errors import BadRequest, FhirError, PreconditionFailed
+from app.fhir.errors import BadRequest, FhirError, Issue, PreconditionFailed, information
 from app.fhir.interactions import FhirRequest, FhirResult, parse_query_string
 from app.search.dates import format_instant
 from app.state import AppState
@@ -86,6 +86,8 @@ def _response(entry: Entry, result: FhirResult) -> dict[str, Any]:
     if result.body is not None and (entry.method in {"GET", "HEAD"}
                                     or entry.request.prefer_return != "minimal"):
         out["resource"] = result.body
+    if result.notes:
+        response["outcome"] = information(*result.notes)
     return out
 
 
@@ -109,7 +111,7 @@ def execute(repo: Repository, entry: Entry, base: str) -> FhirResult:
             return interactions.written(repo, req, entry.existing, 200,
                                          "A matching resource exists; nothing was created")
         resource_type = interactions.check_writable(req.resource_type)
-        body = interactions.body_for(req, resource_type)
+        body = interactions.creation_body(req, resource_type)
         stored = repo.create(resource_type, body, resource_id=entry.resolved_id)
         return interactions.written(repo, req, stored, 201,
                                      f"Created {resource_type}/{stored.resource_id}")
@@ -138,14 +140,14 @@ def _resolve_targets(repo: Repository, entries: list[Entry]) -> dict[str, str]:
             entry.resolved_id = entry.existing.resource_id if entry.existing else new_id()
         elif entry.method == "PUT" and req.resource_id is None and req.params:
             resource_type = interactions.check_type(req.resource_type)
-            found = interactions.matches(repo, resource_type, interactions.scoped(
-                repo, resource_type, req.body, req.params))
-            if len(found) > 1:
-                raise PreconditionFailed(
-                    f"Bundle.entry[{entry.index}]: the conditional update matches several "
-                    "resources")
-            entry.resolved_id = found[0].resource_id if found else (
-                (req.body or {}).get("id") or new_id())
+            body = interactions.body_for(req, resource_type)
+            try:
+                entry.resolved_id = interactions.conditional_target(
+                    repo, resource_type, body, req.params, req.notes).resource_id
+            except FhirError as error:
+                error.issues = [Issue(i.code, f"Bundle.entry[{entry.index}]: {i.diagnostics}",
+                                      i.severity, i.expression) for i in error.issues]
+                raise
         elif entry.method == "PUT":
             entry.resolved_id = req.resource_id
         if entry.full_url and entry.resolved_id and req.resource_type:

@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, true
 from sqlalchemy.sql import FromClause
 
 from app.fhir.errors import BadRequest
 from app.identifiers import search_value
+from app.search.alternatives import OR_BATCH, any_of, equal_to_any
 from app.search.dates import MAX_DATETIME, MIN_DATETIME, InvalidDate, parse_range, utc_now
 from app.search.extract import normalise, parse_reference
 from app.search.query import Criterion, SortKey
@@ -56,8 +57,7 @@ def criterion_clause(table: FromClause, criterion: Criterion,
     if param.name == "_id":
         return table.c.res_id.in_(criterion.values)
     if param.name == "_lastUpdated":
-        return or_(*(_date_match(table.c.last_updated, table.c.last_updated, v, ctx)
-                     for v in criterion.values))
+        return _last_updated(table, criterion, ctx)
     kind = param.index_type
     if kind == "token":
         return _token(table, criterion)
@@ -65,9 +65,8 @@ def criterion_clause(table: FromClause, criterion: Criterion,
         return _string(table, criterion)
     if kind == "date":
         index = search_date
-        match = or_(*(_date_match(index.c.low, index.c.high, v, ctx)
-                      for v in criterion.values))
-        return table.c.pk.in_(_index_select(index, criterion, match))
+        return _in_index(table, index, criterion, [_date_match(index.c.low, index.c.high, v, ctx)
+                                                   for v in criterion.values])
     if kind == "reference":
         return _reference(table, criterion, ctx)
     raise BadRequest(f"Parameter '{param.name}' cannot be searched")
@@ -77,6 +76,12 @@ def _index_select(index: FromClause, criterion: Criterion,
                   match: ColumnElement[bool]) -> Select:
     return select(index.c.res_pk).where(index.c.res_type == criterion.resource_type,
                                         index.c.param == criterion.param.name, match)
+
+
+def _in_index(table: FromClause, index: FromClause, criterion: Criterion,
+              terms: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """The resources with an index row of the criterion matching any of `terms`."""
+    return table.c.pk.in_(any_of(terms, lambda match: _index_select(index, criterion, match)))
 
 
 def _missing(table: FromClause, criterion: Criterion) -> ColumnElement[bool]:
@@ -91,24 +96,39 @@ def _missing(table: FromClause, criterion: Criterion) -> ColumnElement[bool]:
 
 # -- token -----------------------------------------------------------------------------------
 
-def _token_match(value: str) -> ColumnElement[bool]:
+def _system_match(system: str) -> ColumnElement[bool]:
+    return search_token.c.system.is_(None) if system == "" else search_token.c.system == system
+
+
+def _token_terms(values: list[str]) -> list[ColumnElement[bool]]:
+    """Token equality, one IN list per system: `code`, `system|code`, `|code`, `system|`."""
     index = search_token
-    if "|" not in value:
-        return index.c.code == value
-    system, code = value.split("|", 1)
-    code = search_value(system or None, code)
-    system_match = index.c.system.is_(None) if system == "" else index.c.system == system
-    return system_match if code == "" else and_(index.c.code == code, system_match)
+    any_system: list[str] = []
+    codes_by_system: dict[str, list[str]] = {}
+    whole_systems: list[str] = []
+    for value in values:
+        if "|" not in value:
+            any_system.append(value)
+            continue
+        system, code = value.split("|", 1)
+        code = search_value(system or None, code)
+        if code:
+            codes_by_system.setdefault(system, []).append(code)
+        else:
+            whole_systems.append(system)  # `system|`: any code of that system
+    terms = [equal_to_any(index.c.code, any_system)] if any_system else []
+    terms += [_system_match(system) for system in dict.fromkeys(whole_systems)]
+    terms += [and_(equal_to_any(index.c.code, codes), _system_match(system))
+              for system, codes in codes_by_system.items()]
+    return terms
 
 
 def _token(table: FromClause, criterion: Criterion) -> ColumnElement[bool]:
     index = search_token
     if criterion.modifier == "text":
-        match = or_(*(index.c.text.like(_starts(normalise(v)), escape="\\")
-                      for v in criterion.values))
-        return table.c.pk.in_(_index_select(index, criterion, match))
-    match = or_(*(_token_match(v) for v in criterion.values))
-    matching = table.c.pk.in_(_index_select(index, criterion, match))
+        return _in_index(table, index, criterion, [
+            index.c.text.like(_starts(normalise(v)), escape="\\") for v in criterion.values])
+    matching = _in_index(table, index, criterion, _token_terms(criterion.values))
     return not_(matching) if criterion.modifier == "not" else matching
 
 
@@ -125,14 +145,11 @@ def _starts(text: str) -> str:
 def _string(table: FromClause, criterion: Criterion) -> ColumnElement[bool]:
     index = search_string
     if criterion.modifier == "exact":
-        match = index.c.exact.in_(criterion.values)
-    elif criterion.modifier == "contains":
-        match = or_(*(index.c.value.like("%" + _starts(normalise(v)), escape="\\")
-                      for v in criterion.values))
-    else:
-        match = or_(*(index.c.value.like(_starts(normalise(v)), escape="\\")
-                      for v in criterion.values))
-    return table.c.pk.in_(_index_select(index, criterion, match))
+        return _in_index(table, index, criterion, [index.c.exact.in_(criterion.values)])
+    anywhere = "%" if criterion.modifier == "contains" else ""
+    return _in_index(table, index, criterion, [
+        index.c.value.like(anywhere + _starts(normalise(v)), escape="\\")
+        for v in criterion.values])
 
 
 # -- date ------------------------------------------------------------------------------------
@@ -175,6 +192,19 @@ def _date_match(low, high, value: str, ctx: SqlContext) -> ColumnElement[bool]: 
     return and_(low <= _shift(p_high, margin), high >= _shift(p_low, -margin))
 
 
+def _last_updated(table: FromClause, criterion: Criterion,
+                  ctx: SqlContext) -> ColumnElement[bool]:
+    def matches(source: FromClause) -> list[ColumnElement[bool]]:
+        column = source.c.last_updated
+        return [_date_match(column, column, v, ctx) for v in criterion.values]
+
+    if len(criterion.values) <= OR_BATCH:
+        return or_(*matches(table))
+    other = resources.alias()  # OR batches need a SELECT of their own (app/search/alternatives)
+    return table.c.pk.in_(any_of(matches(other), lambda match: select(other.c.pk).where(
+        other.c.res_type == criterion.resource_type, match)))
+
+
 def _shift(moment: datetime, delta: timedelta) -> datetime:
     """moment + delta, kept inside the range datetimes can hold."""
     try:
@@ -185,27 +215,40 @@ def _shift(moment: datetime, delta: timedelta) -> datetime:
 
 # -- reference -------------------------------------------------------------------------------
 
-def _reference_match(criterion: Criterion, value: str, ctx: SqlContext) -> ColumnElement[bool]:
+def _reference_terms(criterion: Criterion, ctx: SqlContext) -> list[ColumnElement[bool]]:
+    """Reference equality, one IN list per target type: `id`, `Type/id`, absolute URLs."""
     index = search_reference
     type_modifier = criterion.modifier if criterion.modifier in criterion.param.targets else None
     local = index.c.url.is_(None)  # references to other servers never match local ids
-    if "/" not in value:
-        match = and_(index.c.target_id == value, local)
-        return and_(match, index.c.target_type == type_modifier) if type_modifier else match
-    target_type, target_id, url = parse_reference(value, ctx.local_base)
-    if url is not None:
-        return index.c.url == url
-    if type_modifier and target_type != type_modifier:
-        return false()
-    return and_(index.c.target_type == target_type, index.c.target_id == target_id, local)
+    bare_ids: list[str] = []
+    ids_by_type: dict[str, list[str]] = {}
+    urls: list[str] = []
+    for value in criterion.values:
+        if "/" not in value:
+            bare_ids.append(value)
+            continue
+        target_type, target_id, url = parse_reference(value, ctx.local_base)
+        if url is not None:
+            urls.append(url)
+        elif target_type and target_id and type_modifier in (None, target_type):
+            ids_by_type.setdefault(target_type, []).append(target_id)
+    terms = []
+    if bare_ids:
+        match = and_(equal_to_any(index.c.target_id, bare_ids), local)
+        terms.append(and_(match, index.c.target_type == type_modifier) if type_modifier
+                     else match)
+    terms += [and_(index.c.target_type == target_type, equal_to_any(index.c.target_id, ids),
+                   local) for target_type, ids in ids_by_type.items()]
+    if urls:
+        terms.append(equal_to_any(index.c.url, urls))
+    return terms
 
 
 def _reference(table: FromClause, criterion: Criterion, ctx: SqlContext) -> ColumnElement[bool]:
     if criterion.modifier == "identifier":
         raise BadRequest(":identifier on references is not supported; chain .identifier",
                          code="not-supported")
-    match = or_(*(_reference_match(criterion, v, ctx) for v in criterion.values))
-    return table.c.pk.in_(_index_select(search_reference, criterion, match))
+    return _in_index(table, search_reference, criterion, _reference_terms(criterion, ctx))
 
 
 def _chain(table: FromClause, criterion: Criterion, ctx: SqlContext) -> ColumnElement[bool]:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from app.fhir.errors import Unprocessable
 from app.search.registry import READ_ONLY_TYPES
 from app.storage.repository import Repository, WriteEvent
-from app.validation.references import check_references
-from app.validation.structure import validate_structure
+from app.validation.references import check_references, malformed_reference_issues
+from app.validation.structure import structure_issues
 
 
 class ValidationInterceptor:
     def before_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource is None:
             return
-        validate_structure(event.resource_type, event.resource)
+        issues = structure_issues(event.resource_type, event.resource)
+        if event.resource_type not in READ_ONLY_TYPES:
+            issues += malformed_reference_issues(event.resource_type, event.resource,
+                                                 repo.settings.fhir_base_url)
+        if issues:
+            raise Unprocessable(f"{event.resource_type} is not valid FHIR R4", issues=issues)
         if event.resource_type in READ_ONLY_TYPES:
             return  # server-written records may name resources deleted since
         if repo.deferred_checks is not None:

@@ -15,7 +15,7 @@ target profile of a reference to a contained resource. Locations are FHIRPath-li
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -119,11 +119,16 @@ class ProfileSet:
     def get(self, url: str) -> Profile | None:
         return self.profiles.get(_canonical(url))
 
-    def validate(self, resource: Json) -> list[Issue]:
-        """All issues (errors, and warnings for near-misses of open slices)."""
+    def validate(self, resource: Json, profiles: Sequence[str] = (), *,
+                 unknown_profile: str = "error") -> list[Issue]:
+        """All issues (errors, and warnings for near-misses of open slices).
+
+        `profiles` are checked besides those the resource declares; a declared profile this
+        set does not hold is reported with the severity `unknown_profile`."""
         issues: list[Issue] = []
-        self._validate_resource(resource, str(resource.get("resourceType", "Resource")), [],
-                                {}, issues, container=True)
+        self._validate_resource(resource, str(resource.get("resourceType", "Resource")),
+                                list(profiles), {}, issues, container=True,
+                                unknown_profile=unknown_profile)
         return issues
 
     def errors(self, resource: Json) -> list[Issue]:
@@ -133,7 +138,7 @@ class ProfileSet:
 
     def _validate_resource(self, resource: Json, path: str, imposed_here: list[str],
                            imposed: dict[int, list[str]], issues: list[Issue],
-                           container: bool) -> None:
+                           container: bool, unknown_profile: str = "error") -> None:
         contained = {str(c.get("id")): c for c in resource.get("contained") or []
                      if isinstance(c, dict)}
         for url in _unique(_declared_profiles(resource) + imposed_here):
@@ -141,6 +146,7 @@ class ProfileSet:
             if profile is None:
                 if not url.startswith(BASE_PROFILE_PREFIX):
                     issues.append(Issue("not-supported", f"{path}: unknown profile {url}",
+                                        severity=unknown_profile,
                                         expression=[f"{path}.meta.profile"]))
                 continue
             walk = _Walk(profile, contained, imposed, issues)
@@ -155,13 +161,15 @@ class ProfileSet:
         for index, inner in enumerate(resource.get("contained") or []):
             if isinstance(inner, dict):
                 self._validate_resource(inner, f"{path}.contained[{index}]",
-                                        imposed.get(id(inner), []), imposed, issues, False)
+                                        imposed.get(id(inner), []), imposed, issues, False,
+                                        unknown_profile)
         if resource.get("resourceType") == "Bundle":
             for index, entry in enumerate(resource.get("entry") or []):
                 inner = entry.get("resource") if isinstance(entry, dict) else None
                 if isinstance(inner, dict):
                     self._validate_resource(inner, f"{path}.entry[{index}].resource",
-                                            imposed.get(id(inner), []), imposed, issues, True)
+                                            imposed.get(id(inner), []), imposed, issues, True,
+                                            unknown_profile)
 
     # -- elements --------------------------------------------------------------------------
 

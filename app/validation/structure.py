@@ -28,8 +28,8 @@ def fhirpath(resource_type: str, location: tuple[Any, ...]) -> str:
     return path
 
 
-def validate_structure(resource_type: str, resource: dict[str, Any]) -> None:
-    """Raise 422 with one issue per problem when the resource breaks the base spec."""
+def structure_issues(resource_type: str, resource: dict[str, Any]) -> list[Issue]:
+    """One issue per way the resource breaks the base R4 spec (empty when it is valid)."""
     model = get_fhir_model_class(resource_type)
     try:
         model.model_validate(resource)
@@ -39,11 +39,16 @@ def validate_structure(resource_type: str, resource: dict[str, Any]) -> None:
             location = fhirpath(resource_type, tuple(error.get("loc", ())))
             code = _ISSUE_CODES.get(error.get("type", ""), "value")
             issues.append(Issue(code, f"{location}: {error.get('msg')}", expression=[location]))
-        raise Unprocessable(f"{resource_type} is not valid FHIR R4", issues=issues) from exc
+        return issues
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         # Raised by some model validators directly, on input shapes they did not expect.
-        raise Unprocessable(f"{resource_type} is not valid FHIR R4: {exc}",
-                            expression=[resource_type]) from exc
-    issues = json_type_issues(resource, resource_type)
+        return [Issue("processing", f"{resource_type} is not valid FHIR R4: {exc}",
+                      expression=[resource_type])]
+    return json_type_issues(resource, resource_type)
+
+
+def validate_structure(resource_type: str, resource: dict[str, Any]) -> None:
+    """Raise 422 with one issue per problem when the resource breaks the base spec."""
+    issues = structure_issues(resource_type, resource)
     if issues:
-        raise Unprocessable(f"{resource_type} is not valid FHIR R4 JSON", issues=issues)
+        raise Unprocessable(f"{resource_type} is not valid FHIR R4", issues=issues)

@@ -63,7 +63,9 @@ class LiveServer:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--chdir", str(REPO_ROOT),
                  "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
-                 "--graceful-timeout", "5", *_gunicorn_options(), *self.args, "wsgi:app"],
+                 "--graceful-timeout", "5", *_gunicorn_options(),
+                 # The settings of every server; a `-c` in `args` replaces them.
+                 "-c", str(REPO_ROOT / "gunicorn.conf.py"), *self.args, "wsgi:app"],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 # Own process group: stop() signals the master and its workers together.
                 start_new_session=True,
