@@ -10,9 +10,10 @@ from app.audit.trail import AuditTrail
 from app.auth.access import AccessGuard
 from app.config import Settings
 from app.db import make_engine
-from app.sas.places import SasPlaceProjection
-from app.sas.projection import SasSlotProjection
+from app.sas.individual_search import SasIndividualSearch
+from app.sas.place_projection import SasPlaceProjection
 from app.sas.regulators import RegulatorRules
+from app.sas.slot_projection import SasSlotProjection
 from app.state import AppState
 from app.subscriptions.rest_hook import SubscriptionMatcher, SubscriptionRules
 from app.subscriptions.sas_notifier import SasNotifier
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                       RegulatorRules(sync_regulator),
                       SasSlotProjection(), SasPlaceProjection(), SasNotifier(),
                       SubscriptionMatcher(), AuditTrail()],
+        # Searches answered in a shape of their own (app/search/variants.py).
+        search_variants=[SasIndividualSearch()],
     )
     from app.auth.install import install as install_auth
     from app.fhir import hardening, http_errors

@@ -90,7 +90,7 @@ def load_demo_command(days: int) -> None:
 def reindex_command() -> None:
     """Rebuild the search indexes and the SAS projection from the stored resources."""
     from app.db import write_transaction
-    from app.sas import places, projection
+    from app.sas import place_projection, slot_projection
     from app.storage.indexer import reindex_all
 
     state = state_of(current_app)
@@ -98,9 +98,9 @@ def reindex_command() -> None:
     with write_transaction(state.engine) as conn:
         count = reindex_all(conn, default_tz=settings.default_timezone,
                             local_base=settings.fhir_base_url)
-        slots = projection.rebuild(conn, settings.default_timezone, settings.fhir_base_url)
+        slots = slot_projection.rebuild(conn, settings.default_timezone, settings.fhir_base_url)
         # After the index: place resolution reads search_reference.
-        published = places.rebuild(conn, settings.fhir_base_url,
+        published = place_projection.rebuild(conn, settings.fhir_base_url,
                                    settings.local_identifier_system)
     click.echo(f"{count} resources reindexed, {slots} slots and {published} practice places "
                "visible to SAS")

@@ -1,4 +1,5 @@
-"""Per-application state shared by requests: settings, database engine, interceptors."""
+"""Per-application state shared by requests: settings, database engine, and the plug-ins
+(interceptors, search variants) every unit of work gets."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from app.config import Settings
 from app.db import read_transaction, write_transaction
-from app.storage.repository import Interceptor, Repository
+from app.search.variants import SearchVariant
+from app.storage.hooks import Interceptor
+from app.storage.repository import Repository
 
 
 @dataclass
@@ -19,22 +22,38 @@ class AppState:
     settings: Settings
     engine: Engine
     interceptors: list[Interceptor] = field(default_factory=list)
+    search_variants: list[SearchVariant] = field(default_factory=list)
 
     @contextmanager
     def writing(self, author: str | None = None,
                 address: str | None = None) -> Iterator[Repository]:
         """A repository whose writes commit together at the end of the block."""
         with write_transaction(self.engine) as conn:
-            repo = Repository(conn, self.settings, self.interceptors, author)
-            repo.client_address = address
+            repo = self._repository(conn, author, address, writable=True)
             yield repo
+        _after(repo)
 
     @contextmanager
-    def reading(self, autocommit: bool = False) -> Iterator[Repository]:
+    def reading(self, author: str | None = None, address: str | None = None, *,
+                autocommit: bool = False) -> Iterator[Repository]:
         """A repository for reads in one transaction; `autocommit=True` only for a read of
         one statement (no BEGIN/COMMIT round trips on PostgreSQL, see read_transaction)."""
         with read_transaction(self.engine, autocommit) as conn:
-            yield Repository(conn, self.settings, self.interceptors)
+            repo = self._repository(conn, author, address, writable=False)
+            yield repo
+        _after(repo)
+
+    def _repository(self, conn: Connection, author: str | None, address: str | None, *,
+                    writable: bool) -> Repository:
+        return Repository(conn, self.settings, self.interceptors, author,
+                          writable=writable, client_address=address,
+                          search_variants=self.search_variants)
+
+
+def _after(repo: Repository) -> None:
+    """What interceptors left for after the transaction (it committed: we got here)."""
+    for task in repo.after_transaction:
+        task()
 
 
 def state_of(app: Flask) -> AppState:

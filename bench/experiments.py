@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from app.config import Settings
 from app.db import make_engine
-from app.sas.places import rebuild
+from app.sas.place_projection import rebuild
 from bench.generate import conninfo
 from bench.places import COLUMNS
 

@@ -39,10 +39,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
+from app.clock import format_instant, utc_now
 from app.config import Settings
 from app.db import make_engine
-from app.sas.placing import PlaceRules
-from app.search.dates import format_instant, utc_now
+from app.sas.place_rules import PlaceRules
 from app.storage.indexer import index_rows
 from app.storage.migrate import upgrade
 from bench import catalog, ddl, places, slots

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.sas.placing import PlaceRules, Sources
+from app.sas.place_rules import PlaceRules, Sources
 from bench import slots
 from bench.world import World, location, organization
 

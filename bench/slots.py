@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from app.demo import load_slot_plan
-from app.sas.projection import projection_row
+from app.sas.slot_projection import projection_row
 from app.storage.indexer import index_rows
 from app.storage.repository import WriteEvent, _with_server_meta
 from bench import catalog

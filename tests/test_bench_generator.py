@@ -22,9 +22,9 @@ from app import create_app
 from app.config import Settings
 from app.db import make_engine
 from app.identifiers import idnps
-from app.sas.places import rebuild
-from app.sas.projection import projection_row
+from app.sas.place_projection import rebuild
 from app.sas.shape import is_sas_visible
+from app.sas.slot_projection import projection_row
 from app.search.dates import parse_range
 from app.storage.indexer import index_rows
 from app.storage.migrate import upgrade

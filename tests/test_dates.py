@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.search.dates import InvalidDate, format_instant, parse_range, period_range
+from app.clock import format_instant
+from app.search.dates import InvalidDate, parse_range, period_range
 
 US = timedelta(microseconds=1)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.config import PROJECT_ROOT
-from app.fhir.errors import Issue
+from app.outcome import Issue
 from app.validation.profiles import ProfileSet, default_profiles, load_profiles
 from tests.sas_examples import (
     IDNPS_SYSTEM,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.fhir.errors import BadRequest
+from app.outcome import BadRequest
 from app.search.query import (
     Criterion,
     UnknownParameter,

@@ -807,7 +807,7 @@ def test_claiming_reads_only_open_outbox_rows(engine: Engine, hook_app: Flask) -
     open rows through indexes (their number used to set the cost of every claim)."""
     from sqlalchemy import insert, text
 
-    from app.search.dates import utc_now
+    from app.clock import utc_now
     from app.subscriptions.outbox import _due
 
     now = utc_now()

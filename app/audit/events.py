@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.search.dates import format_instant, utc_now
+from app.clock import format_instant, utc_now
 
 INTERACTION_SYSTEM = "http://hl7.org/fhir/restful-interaction"
 ACTIONS = {"create": "C", "update": "U", "delete": "D", "read": "R", "vread": "R",

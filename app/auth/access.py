@@ -1,8 +1,9 @@
 """Authorisation of each FHIR interaction for the principal of the current request.
 
-Called by the interactions (reads, searches, history) and, for writes, by `AccessGuard`
-inside the write transaction; outside requests (command line, worker) there is no
-principal and nothing is checked.
+`AccessGuard` is the first interceptor: it checks writes inside their transaction, and
+reads, searches and history through the read hooks, so that REST calls, Bundle entries and
+conditional interactions are checked at the same points. Outside requests (command line,
+worker) there is no principal and nothing is checked.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from app.auth.compartment import RESTRICTED_READS, RESTRICTED_WRITES, Compartmen
 from app.auth.context import current_principal
 from app.auth.principal import Principal
 from app.auth.scopes import CREATE, READ, SEARCH
-from app.fhir.errors import Forbidden
+from app.outcome import Forbidden
 from app.sas.regulators import is_regulator
-from app.storage.repository import Repository, WriteEvent
+from app.storage.hooks import HistoryEvent, Interceptor, ReadEvent, SearchEvent, WriteEvent
+from app.storage.repository import Repository
 
 Resource = dict[str, Any]
 # Written by the server itself inside a client's transaction (audit trail).
@@ -31,12 +33,8 @@ def _checked() -> Principal | None:
 
 
 def _compartment(repo: Repository, principal: Principal) -> Compartment:
-    # One compartment per repository (i.e. per transaction): writes in a Bundle see the same.
-    cached = getattr(repo, "_compartment", None)
-    if cached is None or cached.principal is not principal:
-        cached = Compartment.of(repo, principal)
-        repo._compartment = cached  # type: ignore[attr-defined]
-    return cached
+    # One compartment per unit of work: the entries of a Bundle share it.
+    return repo.memo(f"compartment:{id(principal)}", lambda: Compartment.of(repo, principal))
 
 
 def sas_search() -> None:
@@ -45,25 +43,9 @@ def sas_search() -> None:
         policy.require_sas(principal, "The SAS slot search (INT_R01)")
 
 
-def search_params(repo: Repository, resource_type: str,
-                  params: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The search a principal may run: scopes checked, compartment criteria added."""
-    principal = _checked()
-    if principal is None:
-        return params
-    policy.require(principal, resource_type, SEARCH)
-    if resource_type in UNRESTRICTED_ONLY:
-        policy.require_unrestricted(principal, f"Searching {resource_type}")
-    if principal.restricted and resource_type in RESTRICTED_READS:
-        return [*params, *_compartment(repo, principal).search_criteria(resource_type)]
-    return params
-
-
-def visible(repo: Repository, resource_type: str, resource: Resource) -> bool:
+def _visible(repo: Repository, principal: Principal, resource_type: str,
+             resource: Resource) -> bool:
     """Whether an included resource may be shown (scopes and compartment)."""
-    principal = _checked()
-    if principal is None:
-        return True
     if not principal.scopes.allows(resource_type, READ) or (
             principal.restricted and resource_type in UNRESTRICTED_ONLY):
         return False
@@ -71,30 +53,47 @@ def visible(repo: Repository, resource_type: str, resource: Resource) -> bool:
                 and not _compartment(repo, principal).holds(resource_type, resource))
 
 
-def read(repo: Repository, resource_type: str, resource: Resource) -> None:
-    principal = _checked()
-    if principal is None:
-        return
-    policy.require(principal, resource_type, READ)
-    if resource_type in UNRESTRICTED_ONLY:
-        policy.require_unrestricted(principal, f"Reading {resource_type}")
-    if principal.restricted and resource_type in RESTRICTED_READS and not _compartment(
-            repo, principal).holds(resource_type, resource):
-        raise Forbidden(f"{resource_type}/{resource.get('id')} is outside the agendas "
-                        f"{principal.describe()} manages")
+class AccessGuard(Interceptor):
+    """Refuses what the caller may not do, before anything else looks at it."""
 
+    def before_read(self, repo: Repository, event: ReadEvent) -> None:
+        principal = _checked()
+        if principal is None:
+            return
+        kind = event.resource_type
+        policy.require(principal, kind, READ)
+        if kind in UNRESTRICTED_ONLY:
+            policy.require_unrestricted(principal, f"Reading {kind}")
+        if principal.restricted and kind in RESTRICTED_READS and not _compartment(
+                repo, principal).holds(kind, event.resource):
+            raise Forbidden(f"{kind}/{event.stored.resource_id} is outside the agendas "
+                            f"{principal.describe()} manages")
 
-def history(resource_type: str | None) -> None:
-    principal = _checked()
-    if principal is None:
-        return
-    # The system history spans every type: it needs read rights on all of them.
-    policy.require(principal, resource_type or "*", READ)
-    policy.require_unrestricted(principal, "History")
+    def before_search(self, repo: Repository, event: SearchEvent) -> None:
+        """Scopes checked; a restricted client's search narrowed to its compartment."""
+        principal = _checked()
+        if principal is None:
+            return
+        kind = event.resource_type
+        policy.require(principal, kind, SEARCH)
+        if kind in UNRESTRICTED_ONLY:
+            policy.require_unrestricted(principal, f"Searching {kind}")
+        if principal.restricted and kind in RESTRICTED_READS:
+            event.params.extend(_compartment(repo, principal).search_criteria(kind))
 
+    def after_search(self, repo: Repository, event: SearchEvent) -> None:
+        principal = _checked()
+        if principal is not None:
+            event.included = [s for s in event.included
+                              if _visible(repo, principal, s.resource_type, s.as_dict())]
 
-class AccessGuard:
-    """First interceptor: refuses a write before anything else looks at it."""
+    def before_history(self, repo: Repository, event: HistoryEvent) -> None:
+        principal = _checked()
+        if principal is None:
+            return
+        # The system history spans every type: it needs read rights on all of them.
+        policy.require(principal, event.resource_type or "*", READ)
+        policy.require_unrestricted(principal, "History")
 
     def before_write(self, repo: Repository, event: WriteEvent) -> None:
         principal = _checked()
@@ -128,6 +127,3 @@ class AccessGuard:
         elif principal.is_sas:
             raise Forbidden("The SAS platform may only write regulator accounts "
                             "(FrPractitionerRegul)")
-
-    def after_write(self, repo: Repository, event: WriteEvent) -> None:
-        return None

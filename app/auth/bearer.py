@@ -13,7 +13,7 @@ from app.auth.principal import CLIENT, Principal
 from app.auth.scopes import Scopes
 from app.auth.tokens import InvalidToken, VerifierUnavailable, verifier_for
 from app.db import read_transaction
-from app.fhir.errors import FhirError, Unauthorized
+from app.outcome import FhirError, Unauthorized
 from app.state import AppState
 
 log = logging.getLogger(__name__)

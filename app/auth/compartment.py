@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.auth.principal import Principal
+from app.search.api import referring
 from app.search.extract import parse_reference
-from app.storage.references import referenced, referrers
+from app.storage.references import referenced
 from app.storage.repository import Repository
 
 # Resource types whose reads a restricted client sees only inside its compartment.
@@ -34,13 +35,13 @@ class Compartment:
     @classmethod
     def of(cls, repo: Repository, principal: Principal) -> Compartment:
         conn = repo.conn
-        roles = (referrers(conn, "PractitionerRole", ("practitioner",),
+        roles = (referring(conn, "PractitionerRole", "practitioner",
                            {"Practitioner": set(principal.practitioners)})
-                 | referrers(conn, "PractitionerRole", ("organization",),
+                 | referring(conn, "PractitionerRole", "organization",
                              {"Organization": set(principal.organizations)}))
         practitioners = set(principal.practitioners) | referenced(
             conn, "PractitionerRole", roles, "practitioner", "Practitioner")
-        schedules = referrers(conn, "Schedule", ("actor",),
+        schedules = referring(conn, "Schedule", "actor",
                               {"Practitioner": practitioners, "PractitionerRole": roles})
         return cls(repo, principal, practitioners, roles, schedules)
 
@@ -50,7 +51,7 @@ class Compartment:
     @property
     def patients(self) -> set[str]:
         if self._patients is None:
-            appointments = referrers(self.repo.conn, "Appointment", ("actor",),
+            appointments = referring(self.repo.conn, "Appointment", "actor",
                                      self._actors())
             self._patients = referenced(self.repo.conn, "Appointment", appointments,
                                         "patient", "Patient")

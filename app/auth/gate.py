@@ -14,7 +14,7 @@ from app.auth.bearer import token_principal
 from app.auth.context import current_principal
 from app.auth.mtls import certificate_principal
 from app.auth.principal import Principal, development_principal
-from app.fhir.errors import Forbidden, Unauthorized
+from app.outcome import Forbidden, Unauthorized
 from app.state import current_state
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from app.auth import crl_refresh, revocation
 from app.auth.certificates import CertificateRefused, checked, parse_der, parse_pem
 from app.auth.principal import Principal, sas_principal
 from app.config import Settings
-from app.fhir.errors import Forbidden
+from app.outcome import Forbidden
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.auth.principal import Principal
 from app.auth.scopes import CREATE, DELETE, READ, SEARCH, UPDATE
-from app.fhir.errors import Forbidden
+from app.outcome import Forbidden
 
 WRITE_ACTIONS = {"POST": CREATE, "PUT": UPDATE, "DELETE": DELETE}
 ACTION_NAMES = {READ: "read", SEARCH: "search", CREATE: "create", UPDATE: "update",

@@ -8,7 +8,7 @@ from flask import Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit import trail
-from app.fhir.errors import FhirError
+from app.outcome import FhirError
 from app.state import AppState
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from app.fhir.errors import Issue, operation_outcome
+from app.clock import format_instant, utc_now
+from app.outcome import Issue, operation_outcome
 from app.search import elements
-from app.search.dates import format_instant, utc_now
 from app.search.engine import SearchResult
 from app.storage.repository import Stored
 

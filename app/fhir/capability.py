@@ -11,8 +11,8 @@ from typing import Any
 from flask import current_app
 
 from app.auth.capability import security_statement
+from app.clock import format_instant, utc_now
 from app.fhir import validate
-from app.search.dates import format_instant, utc_now
 from app.search.registry import READ_ONLY_TYPES, SPEC_BASE, SUPPORTED_TYPES, params_for
 from app.state import current_state
 from app.validation.profiles import BASE_PROFILE_PREFIX as BASE

@@ -13,8 +13,8 @@ import socket
 import orjson
 from gunicorn import util
 
-from app.fhir.errors import Issue, operation_outcome
 from app.fhir.hardening import SECURITY_HEADERS
+from app.outcome import Issue, operation_outcome
 
 # gunicorn's maximum (`limit_request_line` above 8190 is read as 8190). The longest request
 # SAS sends, the INT_R01 search for 25 practitioners fully percent-encoded, is about 1,520

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from app.fhir.errors import BadRequest, FhirError
+from app.outcome import BadRequest, FhirError
 
 MAX_JSON_DEPTH = 64
 

@@ -10,8 +10,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.db_errors import DatabaseFault, classify
-from app.fhir.errors import FhirError, Issue, operation_outcome
 from app.fhir.negotiation import fhir_response
+from app.outcome import FhirError, Issue, operation_outcome
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,14 @@ returns a FhirResult: status, body and headers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.auth import access
+import orjson
+
 from app.fhir import bundles
-from app.fhir.errors import (
+from app.outcome import (
     BadRequest,
     Conflict,
     MethodNotAllowed,
@@ -23,7 +25,9 @@ from app.search.dates import InvalidDate, parse_range
 from app.search.engine import run_search
 from app.search.query import MAX_INT, SearchLimits, parse_query
 from app.search.registry import READ_ONLY_TYPES, SUPPORTED_TYPES
+from app.search.variants import SearchVariant, recognised
 from app.storage import locks
+from app.storage.hooks import ConditionalEvent, HistoryEvent, ReadEvent, SearchEvent
 from app.storage.repository import Repository, Stored, new_id
 
 
@@ -42,6 +46,8 @@ class FhirRequest:
     # Information for the client about how the server treated its request (e.g. an id it
     # ignored), returned in the OperationOutcome when one is asked for.
     notes: list[str] = field(default_factory=list)
+    # The URL the client asked, as a searchset's self link names it.
+    self_url: str | None = None
 
 
 @dataclass
@@ -51,6 +57,10 @@ class FhirResult:
     headers: dict[str, str] = field(default_factory=dict)
     stored: Stored | None = None
     notes: list[str] = field(default_factory=list)
+    raw: bytes | None = None  # a body already serialised (search variants), instead of body
+
+    def resource(self) -> dict[str, Any] | None:
+        return orjson.loads(self.raw) if self.raw is not None else self.body
 
 
 def check_type(resource_type: str | None) -> str:
@@ -138,35 +148,53 @@ def read(repo: Repository, req: FhirRequest) -> FhirResult:
         stored = repo.vread(resource_type, req.resource_id, int(req.version))
     else:
         stored = repo.read(resource_type, req.resource_id)
-    access.read(repo, resource_type, stored.as_dict())
+    event = ReadEvent(resource_type, stored)
+    for interceptor in repo.interceptors:
+        interceptor.before_read(repo, event)
     headers = _version_headers(repo, stored)
     headers.pop("Location")
     headers["Content-Location"] = (f"{repo.settings.fhir_base_url}/{resource_type}/"
                                    f"{stored.resource_id}/_history/{stored.version}")
+    for interceptor in repo.interceptors:
+        interceptor.after_read(repo, event)
     return FhirResult(200, stored.as_dict(), headers, stored)
 
 
 def search(repo: Repository, req: FhirRequest) -> FhirResult:
     resource_type = check_type(req.resource_type)
-    params = access.search_params(repo, resource_type, req.params)
-    query = parse_query(resource_type, params, strict=req.strict,
+    variant = recognised(repo.search_variants, resource_type, req.params)
+    if variant is not None:
+        self_url = req.self_url or f"{repo.settings.fhir_base_url}/{resource_type}"
+        return FhirResult(200, raw=variant.answer(repo, resource_type, req.params,
+                                                  strict=req.strict, self_url=self_url))
+    event = SearchEvent(resource_type, list(req.params))
+    for interceptor in repo.interceptors:
+        interceptor.before_search(repo, event)
+    query = parse_query(resource_type, event.params, strict=req.strict,
                         limits=SearchLimits.of(repo.settings))
     result = run_search(repo, query)
-    result.included = [s for s in result.included
-                       if access.visible(repo, s.resource_type, s.as_dict())]
+    event.matches, event.included = result.matches, result.included
+    for interceptor in repo.interceptors:
+        interceptor.after_search(repo, event)
+    result.included = event.included
     return FhirResult(200, bundles.searchset(result, repo.settings.fhir_base_url))
+
+
+def single_statement(variants: Sequence[SearchVariant], req: FhirRequest) -> bool:
+    """Whether this search is answered by one SQL statement (no transaction needed)."""
+    variant = recognised(variants, req.resource_type or "", req.params)
+    return variant is not None and variant.single_statement
 
 
 def scoped(repo: Repository, resource_type: str, body: dict[str, Any] | None,
            raw_query: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The criteria of a conditional write, plus those interceptors add for this body
     (e.g. SAS regulator accounts only match regulator accounts)."""
-    extra: list[tuple[str, str]] = []
-    for interceptor in repo.interceptors:
-        narrowing = getattr(interceptor, "conditional_criteria", None)
-        if narrowing is not None and body is not None:
-            extra.extend(narrowing(resource_type, body))
-    return [*raw_query, *extra]
+    if body is None:
+        return raw_query
+    event = ConditionalEvent(resource_type, body)
+    return [*raw_query, *(criterion for interceptor in repo.interceptors
+                          for criterion in interceptor.conditional_criteria(event))]
 
 
 def matches(repo: Repository, resource_type: str, raw_query: list[tuple[str, str]]) -> list[Stored]:
@@ -224,8 +252,8 @@ def update(repo: Repository, req: FhirRequest) -> FhirResult:
 def server_assigns_ids(repo: Repository, resource_type: str, body: dict[str, Any]) -> bool:
     """Whether an interceptor says the body's id means nothing for this resource (SAS's
     regulator accounts: the kit sends a fixed or random id, the identifier decides)."""
-    return any(getattr(interceptor, "assigns_ids", lambda *_: False)(resource_type, body)
-               for interceptor in repo.interceptors)
+    event = ConditionalEvent(resource_type, body)
+    return any(interceptor.assigns_ids(event) for interceptor in repo.interceptors)
 
 
 @dataclass(frozen=True)
@@ -301,7 +329,9 @@ def delete(repo: Repository, req: FhirRequest) -> FhirResult:
 def history(repo: Repository, req: FhirRequest, self_url: str) -> FhirResult:
     if req.resource_type is not None:
         check_type(req.resource_type)
-    access.history(req.resource_type)
+    event = HistoryEvent(req.resource_type, req.resource_id)
+    for interceptor in repo.interceptors:
+        interceptor.before_history(repo, event)
     if req.resource_type and req.resource_id and repo.find(req.resource_type,
                                                            req.resource_id) is None:
         raise NotFound(f"{req.resource_type}/{req.resource_id} is not known")

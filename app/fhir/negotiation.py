@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from flask import Request, Response
 
-from app.fhir.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 from app.fhir.hardening import check_depth
+from app.outcome import BadRequest, NotAcceptable, UnsupportedMediaType
 
 FHIR_JSON = "application/fhir+json"
 # `application/json+fhir` is the DSTU2-era name that the SAS platform still sends.

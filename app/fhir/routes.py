@@ -8,11 +8,9 @@ from urllib.parse import quote
 import orjson
 from flask import Blueprint, Response, request
 
-from app.audit import trail as audit
-from app.auth import access, refusals
+from app.auth import refusals
 from app.auth.gate import caller_label, principal_of_request
 from app.fhir import capability, interactions, transactions, validate
-from app.fhir.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from app.fhir.interactions import FhirRequest, FhirResult
 from app.fhir.negotiation import (
     FORM_TYPE,
@@ -23,8 +21,7 @@ from app.fhir.negotiation import (
     response_type,
     wants_pretty,
 )
-from app.sas.aggregator import SasAggregator
-from app.sas.request import is_sas_search, parse_sas_search
+from app.outcome import BadRequest, FhirError, MethodNotAllowed, NotFound
 from app.state import current_state
 
 fhir = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -60,8 +57,12 @@ def _build_request(resource_type: str | None = None, resource_id: str | None = N
 
 
 def _respond(result: FhirResult) -> Response:
-    return fhir_response(result.body, result.status, response_type(request),
-                         wants_pretty(request), result.headers)
+    pretty = wants_pretty(request)
+    if result.raw is not None:  # already serialised (a search variant)
+        body: object = dump(orjson.loads(result.raw), True) if pretty else result.raw
+    else:
+        body = result.body
+    return fhir_response(body, result.status, response_type(request), pretty, result.headers)
 
 
 def client_description() -> str:
@@ -72,25 +73,15 @@ def client_description() -> str:
     return principal.describe()
 
 
-def _run(action: Callable[..., FhirResult], req: FhirRequest, *, write: bool) -> Response:
+def _run(action: Callable[..., FhirResult], req: FhirRequest, *, write: bool,
+         autocommit: bool = False) -> Response:
     state = current_state()
-    scope = (state.writing(client_description(), request.remote_addr) if write
-             else state.reading())
+    who, address = client_description(), request.remote_addr
+    scope = (state.writing(who, address) if write
+             else state.reading(who, address, autocommit=autocommit))
     with scope as repo:
         result = action(repo, req)
-    if not write:
-        _audit_disclosure(action, result)
     return _respond(result)
-
-
-def _audit_disclosure(action: Callable[..., FhirResult], result: FhirResult) -> None:
-    """Reads that disclose patient or appointment data leave an AuditEvent."""
-    entities = audit.read_entities(result.body)
-    if entities:
-        interaction = {"read": "read", "search": "search-type"}.get(
-            getattr(action, "__name__", ""), "read")
-        audit.record(current_state(), interaction, client_description(),
-                     request.remote_addr, entities)
 
 
 @fhir.errorhandler(FhirError)
@@ -170,11 +161,11 @@ def _validate(resource_type: str, resource_id: str | None = None) -> Response:
 
 def _search(resource_type: str) -> Response:
     req = _build_request(resource_type)
-    principal = principal_of_request()
-    if is_sas_search(resource_type, req.params, principal is not None and principal.is_sas):
-        access.sas_search()
-        return _sas_search(req)
-    return _run(interactions.search, req, write=False)
+    state = current_state()
+    req.self_url = _as_received(state.settings.fhir_base_url)
+    # A search variant answered by one statement needs no BEGIN/COMMIT round trips.
+    one_statement = interactions.single_statement(state.search_variants, req)
+    return _run(interactions.search, req, write=False, autocommit=one_statement)
 
 
 def _as_received(base: str) -> str:
@@ -184,18 +175,6 @@ def _as_received(base: str) -> str:
     query = quote(request.query_string.decode("latin-1"), safe=QUERY_SAFE)
     path = request.path.removeprefix(fhir.url_prefix or "")
     return f"{base}{path}" + (f"?{query}" if query else "")
-
-
-def _sas_search(req: FhirRequest) -> Response:
-    """The SAS slot aggregation (INT_R01) has its own fast path and shape."""
-    state = current_state()
-    search = parse_sas_search(req.params, state.settings, req.strict)
-    self_url = _as_received(state.settings.fhir_base_url)
-    with state.reading(autocommit=True) as repo:  # one statement: no BEGIN/COMMIT needed
-        body = SasAggregator(repo).bundle(search, self_url, state.settings.public_web_url)
-    pretty = wants_pretty(request)
-    return fhir_response(dump(orjson.loads(body), True) if pretty else body, 200,
-                         response_type(request), pretty)
 
 
 @fhir.get("/<resource_type>/_history")

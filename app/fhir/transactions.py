@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.clock import format_instant
 from app.fhir import interactions
-from app.fhir.errors import BadRequest, FhirError, Issue, PreconditionFailed, information
 from app.fhir.interactions import FhirRequest, FhirResult, parse_query_string
-from app.search.dates import format_instant
+from app.outcome import BadRequest, FhirError, Issue, PreconditionFailed, information
 from app.state import AppState
 from app.storage.repository import Repository, Stored, new_id
 from app.validation.interceptor import run_deferred_checks
@@ -60,7 +60,8 @@ def _parse_entry(index: int, raw: Any, base: str, prefer: str) -> Entry:
     segments = [s for s in parts.path.split("/") if s]
     req = FhirRequest(method=method, params=parse_query_string(parts.query),
                       body=raw.get("resource"), if_match=request.get("ifMatch"),
-                      if_none_exist=request.get("ifNoneExist"), prefer_return=prefer)
+                      if_none_exist=request.get("ifNoneExist"), prefer_return=prefer,
+                      self_url=f"{base.rstrip('/')}/{url.lstrip('/')}")
     if segments:
         req.resource_type = segments[0]
     if len(segments) >= 2 and segments[1] != "_search":
@@ -83,9 +84,10 @@ def _response(entry: Entry, result: FhirResult) -> dict[str, Any]:
     out: dict[str, Any] = {"response": response}
     if entry.full_url:
         out["fullUrl"] = entry.full_url
-    if result.body is not None and (entry.method in {"GET", "HEAD"}
-                                    or entry.request.prefer_return != "minimal"):
-        out["resource"] = result.body
+    body = result.resource()
+    if body is not None and (entry.method in {"GET", "HEAD"}
+                             or entry.request.prefer_return != "minimal"):
+        out["resource"] = body
     if result.notes:
         response["outcome"] = information(*result.notes)
     return out

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.auth import access
-from app.fhir.errors import BadRequest, Issue, NotFound, operation_outcome
 from app.fhir.interactions import FhirRequest, FhirResult, check_type
+from app.outcome import BadRequest, Issue, NotFound, operation_outcome
 from app.search.registry import READ_ONLY_TYPES, SUPPORTED_TYPES
+from app.storage.hooks import ReadEvent
 from app.storage.repository import Repository
 from app.validation.profiles import BASE_PROFILE_PREFIX, ProfileSet, default_profiles
 from app.validation.references import malformed_reference_issues, missing_reference_issues
@@ -177,7 +177,9 @@ def _mode_issues(repo: Repository, req: FhirRequest, call: ValidateCall) -> list
         stored = repo.find(resource_type, req.resource_id)
         if stored is None:
             raise NotFound(f"{resource_type}/{req.resource_id} is not known")
-        access.read(repo, resource_type, stored.as_dict())
+        event = ReadEvent(resource_type, stored)
+        for interceptor in repo.interceptors:  # the caller must be allowed to see it
+            interceptor.before_read(repo, event)
     return []
 
 

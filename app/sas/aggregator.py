@@ -17,9 +17,9 @@ from sqlalchemy import DateTime, String, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
+from app.clock import format_instant, utc_now
 from app.sas import codes
 from app.sas.request import SasSearch
-from app.search.dates import format_instant, utc_now
 from app.storage.repository import Repository
 
 # PostgreSQL binds the ids as one array and SQLite as one JSON array: the SQL text never

@@ -11,14 +11,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-from sqlalchemy import select
-
-from app.fhir.errors import Conflict, Issue, Unprocessable
 from app.identifiers import IDENTIFIER_TYPE_SYSTEM, IDNPS_SYSTEM, SAS_TECHNICAL_SYSTEM
+from app.outcome import Conflict, Issue, Unprocessable
+from app.search.api import find, one_of
 from app.storage import locks
-from app.storage.repository import Repository, WriteEvent
-from app.storage.schema import resources, search_token
+from app.storage.hooks import ConditionalEvent, Interceptor, WriteEvent
+from app.storage.repository import Repository
 
 SAS_SOURCE = "urn:oid:1.2.250.1.213.3.6"
 REGULATOR_PROFILE = ("https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/"
@@ -114,14 +112,13 @@ def rule_issues(resource: Resource) -> list[Issue]:
     return issues
 
 
-def _active_regulators_holding(repo: Repository, resource_id: str, condition: Any) -> list[str]:
-    owners = select(search_token.c.res_pk).where(
-        search_token.c.res_type == "Practitioner", condition)
-    rows = repo.conn.execute(select(resources.c.res_id, resources.c.content).where(
-        resources.c.pk.in_(owners), resources.c.deleted.is_(False),
-        resources.c.res_id != resource_id)).all()
-    return [res_id for res_id, content in rows
-            if (other := orjson.loads(content)).get("active") is True and is_regulator(other)]
+def _active_regulators_holding(repo: Repository, resource_id: str, system: str,
+                               value: str) -> list[str]:
+    """The other active regulator accounts with this identifier."""
+    holders = find(repo.conn, "Practitioner", [
+        ("identifier", one_of([f"{system}|{value}"])), ("active", "true")])
+    return [h.resource_id for h in holders
+            if h.resource_id != resource_id and is_regulator(h.as_dict())]
 
 
 def _conflicts(repo: Repository, resource_id: str, resource: Resource) -> list[Issue]:
@@ -130,20 +127,17 @@ def _conflicts(repo: Repository, resource_id: str, resource: Resource) -> list[I
     sends accounts that share one."""
     issues = []
     for index, identifier in enumerate(resource.get("identifier") or []):
-        holders = _active_regulators_holding(repo, resource_id, (
-            (search_token.c.param == "identifier")
-            & (search_token.c.system == identifier.get("system"))
-            & (search_token.c.code == str(identifier.get("value")))))
+        system, value = str(identifier.get("system")), str(identifier.get("value"))
+        holders = _active_regulators_holding(repo, resource_id, system, value)
         if holders:
-            issues.append(Issue("duplicate", f"{identifier.get('system')}|"
-                                f"{identifier.get('value')} already belongs to the active "
+            issues.append(Issue("duplicate", f"{system}|{value} already belongs to the active "
                                 f"account Practitioner/{holders[0]}",
                                 expression=[f"Practitioner.identifier[{index}]"]))
     return issues
 
 
-class RegulatorRules:
-    """Interceptor: profile rules, uniqueness among active accounts, account mirroring."""
+class RegulatorRules(Interceptor):
+    """Profile rules, uniqueness among active accounts, account mirroring."""
 
     def __init__(self, sync_account: AccountSync | None = None) -> None:
         self.sync_account = sync_account
@@ -166,18 +160,18 @@ class RegulatorRules:
             raise Conflict("An active regulator account already holds this identity",
                            issues=conflicts)
 
-    def assigns_ids(self, resource_type: str, body: Resource) -> bool:
+    def assigns_ids(self, event: ConditionalEvent) -> bool:
         """SAS's regulator writes carry ids of SAS's own (fixed or random, per the ANS
         kit): the server assigns the ids, the identifier criteria choose the account."""
-        return resource_type == "Practitioner" and is_regulator(body)
+        return event.resource_type == "Practitioner" and is_regulator(event.body)
 
-    def conditional_criteria(self, resource_type: str, body: Resource) -> list[tuple[str, str]]:
+    def conditional_criteria(self, event: ConditionalEvent) -> list[tuple[str, str]]:
         """Extra criteria for conditional writes: SAS's `PUT Practitioner?identifier=…` of a
         regulator must never land on the agenda Practitioner of a doctor with the same RPPS,
         nor an agenda's update on a regulator account."""
-        if resource_type != "Practitioner":
+        if event.resource_type != "Practitioner":
             return []
-        if is_regulator(body):
+        if is_regulator(event.body):
             return [("_source", SAS_SOURCE)]
         return [("_source:not", SAS_SOURCE)]
 

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.config import Settings
-from app.fhir.errors import BadRequest
 from app.identifiers import IDNPS_SYSTEM, PROFESSIONAL_SYSTEMS, idnps
-from app.search.dates import InvalidDate, parse_range
+from app.outcome import BadRequest
+from app.search.dates import InvalidDate, date_search_value, parse_range
 from app.search.query import split_values
-from app.search.sql import UNENCODED_OFFSET, split_prefix
 
 PRACTITIONER_KEY = "schedule.actor:Practitioner.identifier"
 TOLERANCE = timedelta(seconds=1)  # "le" bounds cover their last second
@@ -95,12 +94,12 @@ def _bounds(params: list[tuple[str, str]], tz: str) -> tuple[datetime, datetime]
         if key != "start":
             continue
         for value in split_values(raw):
-            prefix, text = split_prefix(value)
+            prefix, text = date_search_value(value)
             if prefix not in {"ge", "le", "gt", "lt"}:
                 raise BadRequest(f"start={value}: SAS searches take start=ge… and start=le…",
                                  expression=["start"])
             try:
-                bounds[prefix[0]] = parse_range(UNENCODED_OFFSET.sub(r"+\1", text), tz)
+                bounds[prefix[0]] = parse_range(text, tz)
             except InvalidDate as exc:
                 raise BadRequest(f"start={value} is malformed: {exc}", code="value",
                                  expression=["start"]) from exc

@@ -8,7 +8,7 @@ SQLite and PostgreSQL compare them the same way.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -91,18 +91,16 @@ def period_range(start: str | None, end: str | None, default_tz: str) -> tuple[d
     return low, high
 
 
-def format_instant(moment: datetime) -> str:
-    """FHIR instant with milliseconds for a naive-UTC or aware datetime."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def utc_now() -> datetime:
-    """Now, as a naive UTC datetime truncated to milliseconds (what we publish)."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    return now.replace(microsecond=(now.microsecond // 1000) * 1000)
+DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+UNENCODED_OFFSET = re.compile(r" (\d{2}:\d{2})$")
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
+def date_search_value(value: str) -> tuple[str, str]:
+    """The prefix (`eq` when none) and the date of a date search value. An unencoded `+` of
+    a time-zone offset arrives as a space: it is read as the client meant it."""
+    prefix, text = "eq", value
+    if len(value) > 2 and value[:2] in DATE_PREFIXES and not value[:2].isdigit():
+        prefix, text = value[:2], value[2:]
+    return prefix, UNENCODED_OFFSET.sub(r"+\1", text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.config import Settings
-from app.fhir.errors import BadRequest
+from app.outcome import BadRequest
 from app.search.registry import SUPPORTED_TYPES, SearchParam, get_param
 
 CONTROL_PARAMS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_summary",

@@ -7,17 +7,17 @@ without touching the JSON. Chains nest the same construction on the target type.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, true
 from sqlalchemy.sql import FromClause
 
-from app.fhir.errors import BadRequest
+from app.clock import utc_now
 from app.identifiers import search_value
+from app.outcome import BadRequest
 from app.search.alternatives import OR_BATCH, any_of, equal_to_any
-from app.search.dates import MAX_DATETIME, MIN_DATETIME, InvalidDate, parse_range, utc_now
+from app.search.dates import MAX_DATETIME, MIN_DATETIME, InvalidDate, date_search_value, parse_range
 from app.search.extract import normalise, parse_reference
 from app.search.query import Criterion, SortKey
 from app.storage.schema import (
@@ -27,9 +27,6 @@ from app.storage.schema import (
     search_string,
     search_token,
 )
-
-UNENCODED_OFFSET = re.compile(r" (\d{2}:\d{2})$")
-DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 
 @dataclass(frozen=True)
@@ -154,16 +151,8 @@ def _string(table: FromClause, criterion: Criterion) -> ColumnElement[bool]:
 
 # -- date ------------------------------------------------------------------------------------
 
-def split_prefix(value: str) -> tuple[str, str]:
-    if len(value) > 2 and value[:2] in DATE_PREFIXES and not value[:2].isdigit():
-        return value[:2], value[2:]
-    return "eq", value
-
-
 def _date_match(low, high, value: str, ctx: SqlContext) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
-    prefix, text = split_prefix(value)
-    # An unencoded '+' of a time-zone offset arrives as a space: read it as the client meant.
-    text = UNENCODED_OFFSET.sub(r"+\1", text)
+    prefix, text = date_search_value(value)
     try:
         p_low, p_high = parse_range(text, ctx.default_tz)
     except InvalidDate as exc:

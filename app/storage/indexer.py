@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select, true
+from sqlalchemy import Connection, delete
 
 from app.search import extract
 from app.search.registry import indexed_params
-from app.storage.schema import INDEX_TABLES, resources
+from app.storage.scan import scan
+from app.storage.schema import INDEX_TABLES
 
 
 def index_rows(resource_type: str, resource: dict[str, Any], *, default_tz: str,
@@ -52,18 +53,11 @@ def reindex_all(conn: Connection, *, default_tz: str, local_base: str,
                 batch_size: int = 2000, types: tuple[str, ...] | None = None) -> int:
     """Rebuild every index row from the stored resources (after the registry changed), or
     only those of some resource types."""
-    count, last_pk = 0, 0
-    wanted = resources.c.res_type.in_(types) if types is not None else true()
-    while True:
-        rows = conn.execute(
-            select(resources.c.pk, resources.c.res_type, resources.c.content)
-            .where(resources.c.deleted.is_(False), resources.c.pk > last_pk, wanted)
-            .order_by(resources.c.pk).limit(batch_size)).all()
-        if not rows:
-            return count
-        for pk, res_type, content in rows:
-            clear(conn, pk)
-            write(conn, pk, index_rows(res_type, orjson.loads(content), default_tz=default_tz,
-                                       local_base=local_base))
-        count += len(rows)
-        last_pk = rows[-1][0]
+    count = 0
+    for batch in scan(conn, types, batch_size):
+        for row in batch:
+            clear(conn, row.pk)
+            write(conn, row.pk, index_rows(row.resource_type, orjson.loads(row.content),
+                                           default_tz=default_tz, local_base=local_base))
+        count += len(batch)
+    return count

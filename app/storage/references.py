@@ -1,4 +1,5 @@
-"""Who refers to what, read from the `search_reference` index (live resources only).
+"""What resources refer to, read from the `search_reference` index (live resources only);
+the other way round (who refers to X) is a search: app/search/api.py `referring`.
 
 Id lists go in chunks: SQLite bounds the number of parameters of a statement.
 """
@@ -18,22 +19,6 @@ def chunks(ids: Iterable[str]) -> Iterator[list[str]]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), CHUNK):
         yield ordered[start:start + CHUNK]
-
-
-def referrers(conn: Connection, source_type: str, params: tuple[str, ...],
-              targets: dict[str, set[str]]) -> set[str]:
-    """Ids of the `source_type` resources whose `params` reference one of `targets`."""
-    index = search_reference
-    found: set[str] = set()
-    for target_type, ids in targets.items():
-        for chunk in chunks(ids):
-            query = select(resources.c.res_id).join(
-                index, index.c.res_pk == resources.c.pk).where(
-                index.c.res_type == source_type, index.c.param.in_(params),
-                index.c.url.is_(None), index.c.target_type == target_type,
-                index.c.target_id.in_(chunk), resources.c.deleted.is_(False))
-            found.update(conn.execute(query).scalars())
-    return found
 
 
 def referenced(conn: Connection, source_type: str, source_ids: set[str], param: str,

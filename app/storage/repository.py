@@ -8,20 +8,24 @@ interaction, a whole transaction Bundle, and anything hooked in through intercep
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.clock import format_instant, utc_now
 from app.config import Settings
-from app.fhir.errors import Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
-from app.search.dates import format_instant, utc_now
+from app.outcome import Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
 from app.storage import indexer
+from app.storage.hooks import Interceptor, WriteEvent
 from app.storage.schema import resource_versions, resources
+
+__all__ = ["Interceptor", "Repository", "Stored", "WriteEvent", "new_id"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,41 +50,39 @@ class Stored:
         return orjson.loads(self.content) if self.content else {}
 
 
-@dataclass
-class WriteEvent:
-    """What an interceptor sees of a write."""
-
-    method: str  # POST | PUT | DELETE
-    resource_type: str
-    resource_id: str
-    resource: dict[str, Any] | None  # None for a delete
-    previous: Stored | None
-    stored: Stored | None = None
-
-
-class Interceptor(Protocol):
-    """Hook run inside the write transaction (validation, audit, notifications)."""
-
-    def before_write(self, repo: Repository, event: WriteEvent) -> None: ...
-
-    def after_write(self, repo: Repository, event: WriteEvent) -> None: ...
-
-
 def new_id() -> str:
     return str(uuid.uuid4())
 
 
 class Repository:
+    """One unit of work: a transaction, who does it, and the interceptors it fires."""
+
     def __init__(self, conn: Connection, settings: Settings,
-                 interceptors: Sequence[Interceptor] = (), author: str | None = None) -> None:
+                 interceptors: Sequence[Interceptor] = (), author: str | None = None, *,
+                 writable: bool = True, client_address: str | None = None,
+                 search_variants: Sequence[Any] = ()) -> None:
         self.conn = conn
         self.settings = settings
         self.interceptors = interceptors
         self.author = author  # recorded on every version this repository writes
-        self.client_address: str | None = None  # network address of the caller, for audit
+        self.client_address = client_address  # network address of the caller, for audit
+        # A read transaction cannot write: what an interceptor must write about it (e.g. an
+        # AuditEvent of a disclosure) runs in a transaction of its own once it has ended.
+        self.writable = writable
+        self.after_transaction: list[Callable[[], None]] = []
+        # Searches answered in a shape of their own (app/search/variants.py).
+        self.search_variants = search_variants
         # Inside a transaction Bundle, references may point at entries written later:
         # their checks wait here until every entry is written.
         self.deferred_checks: list[tuple[str, dict[str, Any]]] | None = None
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """A value computed once per unit of work (e.g. a caller's compartment), so that
+        the entries of a Bundle share it."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]  # type: ignore[no-any-return]
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -171,9 +173,7 @@ class Repository:
             # No-op update: no new version, like HAPI; but a caller without the right to
             # write must still be refused, so the access check sees it.
             for interceptor in self.interceptors:
-                check = getattr(interceptor, "before_noop_write", None)
-                if check is not None:
-                    check(self, event)
+                interceptor.before_noop_write(self, event)
             return previous, False
         return self._write(event), created
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Select
 
-from app.search.dates import utc_now
+from app.clock import utc_now
 from app.storage.schema import outbox
 
 OPEN_STATES = ("pending", "delivering", "parked")  # block later messages of their key

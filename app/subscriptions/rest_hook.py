@@ -13,17 +13,14 @@ import logging
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-import orjson
-from sqlalchemy import select
-
-from app.fhir.errors import FhirError, Issue, Unprocessable
-from app.search.dates import InvalidDate, format_instant, parse_range, utc_now
-from app.search.engine import run_search
-from app.search.query import parse_query
+from app.clock import format_instant, utc_now
+from app.outcome import FhirError, Issue, Unprocessable
+from app.search.api import any_match, check_criteria, find, one_of
+from app.search.dates import InvalidDate, parse_range
 from app.search.registry import SUPPORTED_TYPES
-from app.search.sql import SqlContext, resource_filter
-from app.storage.repository import Repository, WriteEvent
-from app.storage.schema import resources, search_token
+from app.search.sql import SqlContext
+from app.storage.hooks import Interceptor, WriteEvent
+from app.storage.repository import Repository
 from app.subscriptions import outbox
 
 log = logging.getLogger(__name__)
@@ -68,16 +65,14 @@ def _issues(subscription: Resource) -> list[Issue]:
     else:
         try:
             # Building the SQL checks the values too (dates…), not just the parameter names.
-            query = parse_query(resource_type, params, strict=True)
-            resource_filter(resources, resource_type, query.criteria,
-                            SqlContext("Europe/Paris", ""))
+            check_criteria(resource_type, params, SqlContext("Europe/Paris", ""))
         except FhirError as error:
             issues.append(Issue("value", f"Subscription.criteria: {error}",
                                 expression=["Subscription.criteria"]))
     return issues
 
 
-class SubscriptionRules:
+class SubscriptionRules(Interceptor):
     def before_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource_type != "Subscription" or event.resource is None:
             return
@@ -99,12 +94,7 @@ class SubscriptionRules:
 def _live_subscriptions(repo: Repository) -> list[Resource]:
     """Subscriptions to notify: active ones, and those in error (R4: the server keeps
     trying; what changes meanwhile is queued and goes out once the endpoint is back)."""
-    active = select(search_token.c.res_pk).where(
-        search_token.c.res_type == "Subscription", search_token.c.param == "status",
-        search_token.c.code.in_(("active", "error")))
-    rows = repo.conn.execute(select(resources.c.content).where(
-        resources.c.pk.in_(active), resources.c.deleted.is_(False)))
-    return [orjson.loads(content) for (content,) in rows]
+    return [s.as_dict() for s in find(repo.conn, "Subscription", [("status", "active,error")])]
 
 
 def _instant_passed(end: str, now: str) -> bool:
@@ -122,10 +112,7 @@ def _headers(subscription: Resource) -> dict[str, str]:
     return headers
 
 
-class SubscriptionMatcher:
-    def before_write(self, repo: Repository, event: WriteEvent) -> None:
-        return None
-
+class SubscriptionMatcher(Interceptor):
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource is None or event.stored is None or event.resource_type in {
                 "Subscription"}:
@@ -139,9 +126,9 @@ class SubscriptionMatcher:
             if end and _instant_passed(end, now):
                 continue  # R4: past its end the subscription is off
             try:
-                query = parse_query(resource_type, [*params, ("_id", event.resource_id)])
-                query.count = 1
-                matched = run_search(repo, query).total > 0
+                matched = any_match(repo.conn, resource_type, [
+                    *params, ("_id", one_of([event.resource_id]))], context=SqlContext(
+                    repo.settings.default_timezone, repo.settings.fhir_base_url))
             except FhirError as error:
                 # A subscription never blocks the change it watches.
                 log.warning("Subscription/%s criteria failed: %s", subscription.get("id"), error)

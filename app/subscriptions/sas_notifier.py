@@ -12,7 +12,8 @@ from urllib.parse import quote
 import orjson
 
 from app.sas.appointments import sas_appointment, technical_id
-from app.storage.repository import Repository, WriteEvent
+from app.storage.hooks import Interceptor, WriteEvent
+from app.storage.repository import Repository
 from app.subscriptions import outbox
 
 SUBSCRIBER = "sas"
@@ -20,10 +21,7 @@ HEADERS = {"Content-Type": "application/json+fhir; charset=utf-8",
            "Accept": "application/json+fhir"}
 
 
-class SasNotifier:
-    def before_write(self, repo: Repository, event: WriteEvent) -> None:
-        return None
-
+class SasNotifier(Interceptor):
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         settings = repo.settings
         if event.resource_type != "Appointment" or not settings.sas_base_url or (

@@ -20,9 +20,9 @@ from datetime import timedelta
 import orjson
 
 from app.auth import crl_refresh
+from app.clock import utc_now
 from app.config import Settings
 from app.db import write_transaction
-from app.search.dates import utc_now
 from app.state import AppState
 from app.storage.repository import Repository
 from app.subscriptions import outbox

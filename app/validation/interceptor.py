@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from app.fhir.errors import Unprocessable
+from app.outcome import Unprocessable
 from app.search.registry import READ_ONLY_TYPES
-from app.storage.repository import Repository, WriteEvent
+from app.storage.hooks import Interceptor, WriteEvent
+from app.storage.repository import Repository
 from app.validation.references import check_references, malformed_reference_issues
 from app.validation.structure import structure_issues
 
 
-class ValidationInterceptor:
+class ValidationInterceptor(Interceptor):
     def before_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource is None:
             return
@@ -25,9 +26,6 @@ class ValidationInterceptor:
             repo.deferred_checks.append((event.resource_type, event.resource))
         else:
             check_references(repo, event.resource_type, event.resource)
-
-    def after_write(self, repo: Repository, event: WriteEvent) -> None:
-        return None
 
 
 def run_deferred_checks(repo: Repository) -> None:

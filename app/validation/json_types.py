@@ -17,7 +17,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from app.fhir.errors import Issue
+from app.outcome import Issue
 
 _JSON_KIND = {bool: "boolean", int: "integer", float: "number", decimal.Decimal: "number",
               str: "string", datetime.datetime: "string", datetime.date: "string",

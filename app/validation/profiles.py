@@ -24,7 +24,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from app.config import PROJECT_ROOT
-from app.fhir.errors import Issue
+from app.outcome import Issue
 
 Json = dict[str, Any]
 BASE_PROFILE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.fhir.errors import Issue, Unprocessable
+from app.outcome import Issue, Unprocessable
 from app.search.extract import parse_reference
 from app.search.registry import SUPPORTED_TYPES
 from app.storage.repository import Repository

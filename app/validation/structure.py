@@ -11,7 +11,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from app.fhir.errors import Issue, Unprocessable
+from app.outcome import Issue, Unprocessable
 from app.validation.json_types import json_type_issues
 
 _ISSUE_CODES = {"missing": "required", "model_field_validation.missing": "required",

@@ -27,7 +27,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_sas_slot_schedule_start", "sas_slot", ["schedule_id", "start"])
     # Slots stored before this revision get their projection now.
-    from app.sas.projection import rebuild
+    from app.sas.slot_projection import rebuild
 
     rebuild(op.get_bind())
 

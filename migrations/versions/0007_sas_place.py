@@ -30,7 +30,7 @@ def upgrade() -> None:
     # Places stored before this revision get their projection now, with the same
     # settings the application shapes them with.
     from app.config import Settings
-    from app.sas.places import rebuild
+    from app.sas.place_projection import rebuild
 
     settings = Settings.from_env()
     rebuild(op.get_bind(), settings.fhir_base_url, settings.local_identifier_system)

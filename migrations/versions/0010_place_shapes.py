@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.add_column("sas_place", sa.Column("organization_id", sa.String(64), nullable=True))
     op.create_index("ix_sas_place_organization", "sas_place", ["organization_id"])
     from app.config import Settings
-    from app.sas.places import rebuild
+    from app.sas.place_projection import rebuild
     from app.storage.indexer import reindex_all
 
     settings = Settings.from_env()

@@ -1,4 +1,6 @@
-"""FHIR errors: exceptions that carry an HTTP status and OperationOutcome issues."""
+"""The error vocabulary of every layer: exceptions that carry an HTTP status and
+OperationOutcome issues, and OperationOutcome builders. Lowest layer: imports nothing of
+the application, so storage, search and validation can raise the errors clients see."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A Schedule is a practice place when it names (directly, or through the practitioner and a
 Location) an active PractitionerRole of an active, non-regulator Practitioner, and the
-place has a usable address. Used by the `sas_place` projection (app/sas/places.py), its
+place has a usable address. Used by the `sas_place` projection (app/sas/place_projection.py), its
 rebuild, and the benchmark generator.
 """
 
@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from app.identifiers import best_structure_id, logical_structure_id, professional_ids
 from app.sas import shape
 from app.sas.regulators import is_regulator
+from app.search.api import find, one_of
 from app.search.extract import parse_reference
 from app.storage.references import chunks
-from app.storage.schema import resources, search_reference
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class PlaceRules:
         sources = Sources(schedules=schedules)
         actors = [a for s in schedules.values() for a in s.get("actor") or []]
         named = set(local_refs(actors, "Practitioner", self.base))
-        sources.roles_of = roles_of(conn, named)
+        sources.roles_of = roles_of(conn, named, self.base)
         sources.roles = contents(conn, "PractitionerRole", set(
             local_refs(actors, "PractitionerRole", self.base)).union(
             *sources.roles_of.values()))
@@ -267,22 +267,19 @@ def national_ids(person: Resource) -> list[str]:
 def contents(conn: Connection, resource_type: str, ids: set[str]) -> dict[str, Resource]:
     found: dict[str, Resource] = {}
     for chunk in chunks(ids):
-        query = select(resources.c.res_id, resources.c.content).where(
-            resources.c.res_type == resource_type, resources.c.deleted.is_(False),
-            resources.c.res_id.in_(chunk))
-        found.update((i, orjson.loads(c)) for i, c in conn.execute(query))
+        found.update((s.resource_id, s.as_dict())
+                     for s in find(conn, resource_type, [("_id", one_of(chunk))]))
     return found
 
 
-def roles_of(conn: Connection, practitioner_ids: set[str]) -> dict[str, list[str]]:
-    index = search_reference
+def roles_of(conn: Connection, practitioner_ids: set[str], base: str) -> dict[str, list[str]]:
+    """The PractitionerRoles of these practitioners, by practitioner."""
     found: dict[str, list[str]] = {}
     for chunk in chunks(practitioner_ids):
-        query = select(index.c.target_id, resources.c.res_id).join(
-            resources, resources.c.pk == index.c.res_pk).where(
-            index.c.res_type == "PractitionerRole", index.c.param == "practitioner",
-            index.c.url.is_(None), index.c.target_type == "Practitioner",
-            index.c.target_id.in_(chunk), resources.c.deleted.is_(False))
-        for practitioner_id, role_id in conn.execute(query):
-            found.setdefault(practitioner_id, []).append(role_id)
+        wanted = set(chunk)
+        criteria = [("practitioner", one_of(chunk, "Practitioner/"))]
+        for role in find(conn, "PractitionerRole", criteria):
+            practitioner_id = owner(role.as_dict(), base)
+            if practitioner_id in wanted:
+                found.setdefault(practitioner_id, []).append(role.resource_id)
     return found

@@ -2,7 +2,7 @@
 
 Runs as a repository interceptor, so the projection commits or rolls back with the write.
 A write of a Schedule, PractitionerRole, Practitioner, Location or Organization recomputes,
-with the rules of app/sas/placing.py, every Schedule whose place may read that resource.
+with the rules of app/sas/place_rules.py, every Schedule whose place may read that resource.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, insert, select
 
-from app.sas.placing import PlaceRules, contents, owner, roles_of
-from app.storage.references import CHUNK, chunks, referrers
-from app.storage.repository import Repository, WriteEvent
-from app.storage.schema import resources, sas_place
+from app.sas.place_rules import PlaceRules, contents, owner, roles_of
+from app.search.api import referring
+from app.storage.hooks import Interceptor, WriteEvent
+from app.storage.references import CHUNK, chunks
+from app.storage.repository import Repository
+from app.storage.scan import scan
+from app.storage.schema import sas_place
 
 WATCHED = frozenset({"Schedule", "PractitionerRole", "Practitioner", "Location",
                      "Organization"})
@@ -39,17 +42,17 @@ def affected(conn: Connection, base: str, event: WriteEvent) -> set[str]:
     elif kind == "Location":
         locations.add(resource_id)
     else:  # an Organization: the structure of roles, or of Locations it manages
-        roles |= referrers(conn, "PractitionerRole", ("organization",),
+        roles |= referring(conn, "PractitionerRole", "organization",
                            {"Organization": {resource_id}})
-        locations |= referrers(conn, "Location", ("organization",),
+        locations |= referring(conn, "Location", "organization",
                                {"Organization": {resource_id}})
-    roles |= referrers(conn, "PractitionerRole", ("location",), {"Location": locations})
+    roles |= referring(conn, "PractitionerRole", "location", {"Location": locations})
     # A Schedule may name only the practitioner (its role is then chosen among the
     # practitioner's roles) or only the role (the practitioner is the role's owner).
     practitioners.update(o for r in contents(conn, "PractitionerRole", roles).values()
                          if (o := owner(r, base)))
-    roles.update(*roles_of(conn, practitioners).values())
-    found = referrers(conn, "Schedule", ("actor",), {
+    roles.update(*roles_of(conn, practitioners, base).values())
+    found = referring(conn, "Schedule", "actor", {
         "Practitioner": practitioners, "PractitionerRole": roles, "Location": locations})
     organizations = {resource_id} if kind == "Organization" else set()
     return found | _published(conn, practitioners, roles, organizations)
@@ -84,10 +87,7 @@ def refresh(conn: Connection, rules: PlaceRules, schedule_ids: set[str]) -> None
             conn.execute(insert(sas_place), rows)
 
 
-class SasPlaceProjection:
-    def before_write(self, repo: Repository, event: WriteEvent) -> None:
-        return None
-
+class SasPlaceProjection(Interceptor):
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource_type not in WATCHED or event.stored is None:
             return
@@ -102,18 +102,10 @@ def rebuild(conn: Connection, local_base: str, local_identifier_system: str,
     returns the number of published places."""
     rules = PlaceRules(local_base, local_identifier_system, warn=False)
     conn.execute(delete(sas_place))
-    count, last_pk = 0, 0
-    while True:
-        batch = conn.execute(
-            select(resources.c.pk, resources.c.res_id, resources.c.content)
-            .where(resources.c.res_type == "Schedule", resources.c.deleted.is_(False),
-                   resources.c.pk > last_pk)
-            .order_by(resources.c.pk).limit(batch_size)).all()
-        if not batch:
-            return count
-        rows = place_rows(conn, rules, {i: orjson.loads(c) for _, i, c in batch})
+    count = 0
+    for batch in scan(conn, ("Schedule",), batch_size):
+        rows = place_rows(conn, rules, {r.resource_id: orjson.loads(r.content) for r in batch})
         if rows:
             conn.execute(insert(sas_place), rows)
             count += len({row["schedule_id"] for row in rows})
-        last_pk = batch[-1][0]
-
+    return count

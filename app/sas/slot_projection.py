@@ -8,13 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert
 
 from app.sas.shape import is_sas_visible, slot
 from app.search.dates import parse_range
 from app.search.extract import parse_reference
-from app.storage.repository import Repository, WriteEvent
-from app.storage.schema import resources, sas_slot
+from app.storage.hooks import Interceptor, WriteEvent
+from app.storage.repository import Repository
+from app.storage.scan import scan
+from app.storage.schema import sas_slot
 
 
 def projection_row(resource: dict[str, Any], pk: int, tz: str,
@@ -35,10 +37,7 @@ def projection_row(resource: dict[str, Any], pk: int, tz: str,
             "start": start, "fragment": fragment}
 
 
-class SasSlotProjection:
-    def before_write(self, repo: Repository, event: WriteEvent) -> None:
-        return None
-
+class SasSlotProjection(Interceptor):
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource_type != "Slot" or event.stored is None:
             return
@@ -55,18 +54,11 @@ def rebuild(conn: Connection, tz: str = "Europe/Paris", local_base: str = "",
             batch_size: int = 5000) -> int:
     """Recompute the whole projection from the stored Slots (migrations, operators)."""
     conn.execute(delete(sas_slot))
-    count, last_pk = 0, 0
-    while True:
-        rows = conn.execute(
-            select(resources.c.pk, resources.c.content)
-            .where(resources.c.res_type == "Slot", resources.c.deleted.is_(False),
-                   resources.c.pk > last_pk)
-            .order_by(resources.c.pk).limit(batch_size)).all()
-        if not rows:
-            return count
-        batch = [r for r in (projection_row(orjson.loads(content), pk, tz, local_base)
-                             for pk, content in rows) if r is not None]
-        if batch:
-            conn.execute(insert(sas_slot), batch)
-            count += len(batch)
-        last_pk = rows[-1][0]
+    count = 0
+    for batch in scan(conn, ("Slot",), batch_size):
+        rows = [r for r in (projection_row(orjson.loads(row.content), row.pk, tz, local_base)
+                            for row in batch) if r is not None]
+        if rows:
+            conn.execute(insert(sas_slot), rows)
+            count += len(rows)
+    return count

@@ -1,0 +1,113 @@
+"""The hook points of a unit of work: what interceptors may see and change.
+
+An interceptor subclasses `Interceptor` and overrides the hooks it needs (every hook is a
+no-op by default); the application lists its interceptors once (app/__init__.py) and the
+repository and the interactions fire the hooks, so REST calls, Bundle entries and
+conditional interactions all go through the same points:
+
+| hook                   | event             | fired                                               |
+|------------------------|-------------------|-----------------------------------------------------|
+| `before_write`         | `WriteEvent`      | a version is about to be stored (may raise, change) |
+| `after_write`          | `WriteEvent`      | it is stored, same transaction (projections, outbox)|
+| `before_noop_write`    | `WriteEvent`      | an update identical to the stored version (no write)|
+| `conditional_criteria` | `ConditionalEvent`| a conditional write: extra criteria to match on     |
+| `assigns_ids`          | `ConditionalEvent`| may the body's id be ignored (the server decides)?  |
+| `before_read`          | `ReadEvent`       | a resource is loaded, not yet shown (may raise)     |
+| `after_read`           | `ReadEvent`       | it is shown (disclosure audit)                      |
+| `before_search`        | `SearchEvent`     | a search is parsed from `params` (may narrow them)  |
+| `after_search`         | `SearchEvent`     | its page is known (may drop included resources)     |
+| `before_history`       | `HistoryEvent`    | a history is asked for (may raise)                  |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.storage.repository import Repository, Stored
+
+Resource = dict[str, Any]
+
+
+@dataclass
+class WriteEvent:
+    """A create, update or delete of one resource."""
+
+    method: str  # POST | PUT | DELETE
+    resource_type: str
+    resource_id: str
+    resource: Resource | None  # None for a delete
+    previous: Stored | None
+    stored: Stored | None = None
+
+
+@dataclass(frozen=True)
+class ConditionalEvent:
+    """The body of a conditional create or update, before its criteria are matched."""
+
+    resource_type: str
+    body: Resource
+
+
+@dataclass(frozen=True)
+class ReadEvent:
+    """A read or vread: the version about to be shown."""
+
+    resource_type: str
+    stored: Stored
+
+    @property
+    def resource(self) -> Resource:
+        return self.stored.as_dict()
+
+
+@dataclass
+class SearchEvent:
+    """A search: its criteria before it runs, its page afterwards. Interceptors may add
+    criteria (`params`) or drop included resources (`included`), never matches."""
+
+    resource_type: str
+    params: list[tuple[str, str]]
+    matches: list[Stored] = field(default_factory=list)
+    included: list[Stored] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    resource_type: str | None  # None: the whole system
+    resource_id: str | None
+
+
+class Interceptor:
+    """Base of every interceptor: each hook does nothing unless overridden."""
+
+    def before_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None
+
+    def after_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None
+
+    def before_noop_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None
+
+    def conditional_criteria(self, event: ConditionalEvent) -> list[tuple[str, str]]:
+        return []
+
+    def assigns_ids(self, event: ConditionalEvent) -> bool:
+        return False
+
+    def before_read(self, repo: Repository, event: ReadEvent) -> None:
+        return None
+
+    def after_read(self, repo: Repository, event: ReadEvent) -> None:
+        return None
+
+    def before_search(self, repo: Repository, event: SearchEvent) -> None:
+        return None
+
+    def after_search(self, repo: Repository, event: SearchEvent) -> None:
+        return None
+
+    def before_history(self, repo: Repository, event: HistoryEvent) -> None:
+        return None
