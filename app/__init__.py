@@ -15,6 +15,8 @@ from app.sas.place_projection import SasPlaceProjection
 from app.sas.regulators import RegulatorRules
 from app.sas.slot_projection import SasSlotProjection
 from app.state import AppState
+from app.subscriptions.channels.rest_hook import RestHookChannel
+from app.subscriptions.channels.sas import SasChannel
 from app.subscriptions.rest_hook import SubscriptionMatcher, SubscriptionRules
 from app.subscriptions.sas_notifier import SasNotifier
 from app.validation.interceptor import ValidationInterceptor
@@ -35,6 +37,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                       SubscriptionMatcher(), AuditTrail()],
         # Searches answered in a shape of their own (app/search/variants.py).
         search_variants=[SasIndividualSearch()],
+        # How outbox messages reach their subscribers (app/subscriptions/channels/).
+        delivery_channels=[SasChannel, RestHookChannel],
     )
     from app.auth.install import install as install_auth
     from app.fhir import hardening, http_errors

@@ -1,5 +1,5 @@
-"""Per-application state shared by requests: settings, database engine, and the plug-ins
-(interceptors, search variants) every unit of work gets."""
+"""Per-application state shared by requests and workers: settings, database engine, and
+the plug-ins (interceptors, search variants, delivery channels)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.db import read_transaction, write_transaction
 from app.search.variants import SearchVariant
 from app.storage.hooks import Interceptor
 from app.storage.repository import Repository
+from app.subscriptions.channels.base import ChannelFactory
 
 
 @dataclass
@@ -23,6 +24,7 @@ class AppState:
     engine: Engine
     interceptors: list[Interceptor] = field(default_factory=list)
     search_variants: list[SearchVariant] = field(default_factory=list)
+    delivery_channels: list[ChannelFactory] = field(default_factory=list)
 
     @contextmanager
     def writing(self, author: str | None = None,

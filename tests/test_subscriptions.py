@@ -787,10 +787,11 @@ def test_a_refused_notification_parks_and_puts_the_subscription_in_error_at_once
 def test_a_request_that_cannot_be_sent_is_parked_not_retried() -> None:
     from datetime import datetime
 
+    from app.subscriptions.channels.rest_hook import RestHookChannel
     from app.subscriptions.delivery import Delivery
     from app.subscriptions.outbox import Message
 
-    delivery = Delivery(Settings.from_env())
+    delivery = Delivery(Settings.from_env(), [RestHookChannel])
     try:
         for url, headers in (("http://", {}), ("http://agenda.example/h", {"": "x"}),
                              ("http://agenda.example/h", {"X-Token": " leading space"})):

@@ -22,6 +22,7 @@ from app.search.sql import SqlContext
 from app.storage.hooks import Interceptor, WriteEvent
 from app.storage.repository import Repository
 from app.subscriptions import outbox
+from app.subscriptions.channels.rest_hook import PREFIX
 
 log = logging.getLogger(__name__)
 PAYLOADS = {"application/fhir+json", "application/json", "application/json+fhir"}
@@ -87,7 +88,7 @@ class SubscriptionRules(Interceptor):
         if event.resource_type != "Subscription":
             return
         if event.resource is None or event.resource.get("status") == "off":
-            outbox.drop_pending(repo.conn, f"Subscription/{event.resource_id}",
+            outbox.drop_pending(repo.conn, f"{PREFIX}{event.resource_id}",
                                 "the subscription was turned off or deleted")
 
 
@@ -142,8 +143,8 @@ class SubscriptionMatcher(Interceptor):
         channel = subscription.get("channel") or {}
         endpoint = str(channel["endpoint"]).rstrip("/")
         headers = _headers(subscription)
-        common = {"subscriber": f"Subscription/{subscription['id']}",
-                  "ordering_key": f"Subscription/{subscription['id']}:"
+        common = {"subscriber": f"{PREFIX}{subscription['id']}",
+                  "ordering_key": f"{PREFIX}{subscription['id']}:"
                                   f"{event.resource_type}/{event.resource_id}",
                   "resource_type": event.resource_type, "resource_id": event.resource_id,
                   "version": event.stored.version}

@@ -15,8 +15,8 @@ from app.sas.appointments import sas_appointment, technical_id
 from app.storage.hooks import Interceptor, WriteEvent
 from app.storage.repository import Repository
 from app.subscriptions import outbox
+from app.subscriptions.channels.sas import SUBSCRIBER
 
-SUBSCRIBER = "sas"
 HEADERS = {"Content-Type": "application/json+fhir; charset=utf-8",
            "Accept": "application/json+fhir"}
 

@@ -17,8 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-import orjson
-
 from app.auth import crl_refresh
 from app.clock import utc_now
 from app.config import Settings
@@ -62,7 +60,7 @@ class Worker:
         self.state = state
         self.periodic = list(periodic)
         self.settings = state.settings
-        self.delivery = Delivery(state.settings)
+        self.delivery = Delivery(state.settings, state.delivery_channels)
         self.rng = rng or random.Random()
         self.stopping = threading.Event()
         timeout = self.settings.outbound_timeout_seconds
@@ -113,7 +111,7 @@ class Worker:
             return
         if result.ok:
             outbox.delivered(conn, message.pk, result.status or 200)
-            self._subscription_health(repo, message, None)
+            self.delivery.health(repo, message, None)
             return
         horizon = message.created_at + timedelta(hours=self.settings.outbox_give_up_hours)
         if not result.retryable:
@@ -132,33 +130,7 @@ class Worker:
                               self.settings.outbox_base_delay_seconds)
                 delay = max(delay, timedelta(seconds=min(result.retry_after, ceiling)))
             outbox.retry_later(conn, message.pk, delay, result.detail, result.status)
-        self._subscription_health(repo, message, result)
-
-    def _subscription_health(self, repo: Repository, message: Message,
-                             failure: Result | None) -> None:
-        """R4: a Subscription that keeps failing goes to status error (and back when
-        deliveries succeed again)."""
-        if not message.subscriber.startswith("Subscription/"):
-            return
-        subscription_id = message.subscriber.split("/", 1)[1]
-        stored = repo.find("Subscription", subscription_id)
-        if stored is None or stored.deleted:
-            return
-        subscription = orjson.loads(stored.content or "{}")
-        if failure is None and subscription.get("status") == "error":
-            subscription["status"] = "active"
-            subscription.pop("error", None)
-        elif (failure is not None and subscription.get("status") == "active"
-              and (not failure.retryable
-                   or message.attempts >= self.settings.subscription_error_threshold)):
-            # A refused (parked) message is an error at once: nothing more goes out for
-            # this resource until someone looks at it.
-            subscription["status"] = "error"
-            subscription["error"] = f"Delivery to {message.url} failed {message.attempts} " \
-                                    f"times: {failure.detail[:300]}"
-        else:
-            return
-        repo.update("Subscription", subscription_id, subscription)
+        self.delivery.health(repo, message, result)
 
 
 def serve_forever(state: AppState) -> None:
