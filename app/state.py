@@ -3,9 +3,9 @@ the plug-ins (interceptors, search variants, delivery channels)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine
@@ -22,9 +22,10 @@ from app.subscriptions.channels.base import ChannelFactory
 class AppState:
     settings: Settings
     engine: Engine
-    interceptors: list[Interceptor] = field(default_factory=list)
-    search_variants: list[SearchVariant] = field(default_factory=list)
-    delivery_channels: list[ChannelFactory] = field(default_factory=list)
+    # The plug-ins, registered once by the app factory (app/__init__.py).
+    interceptors: Sequence[Interceptor] = ()
+    search_variants: Sequence[SearchVariant] = ()
+    delivery_channels: Sequence[ChannelFactory] = ()
 
     @contextmanager
     def writing(self, author: str | None = None,

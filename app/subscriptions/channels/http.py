@@ -7,6 +7,8 @@ import math
 
 import requests
 
+from app.config import Settings
+from app.storage.repository import Repository
 from app.subscriptions.channels.base import Result
 from app.subscriptions.outbox import Message
 
@@ -45,3 +47,26 @@ def _retry_after(raw: str | None) -> float | None:
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return None
     return seconds
+
+
+class HttpChannel:
+    """A channel that sends over one HTTP session of its own (bounded by
+    OUTBOUND_TIMEOUT_SECONDS); subclasses say whom they serve and configure the session."""
+
+    name = "http"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.session = requests.Session()
+
+    def owns(self, subscriber: str) -> bool:
+        raise NotImplementedError
+
+    def send(self, message: Message) -> Result:
+        return send(self.session, message, self.settings.outbound_timeout_seconds)
+
+    def health(self, repo: Repository, message: Message, failure: Result | None) -> None:
+        return None
+
+    def close(self) -> None:
+        self.session.close()

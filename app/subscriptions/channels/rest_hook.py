@@ -5,29 +5,20 @@ endpoint with ordinary TLS verification; a Subscription that keeps failing goes 
 from __future__ import annotations
 
 import orjson
-import requests
 
-from app.config import Settings
 from app.storage.repository import Repository
-from app.subscriptions.channels import http
 from app.subscriptions.channels.base import Result
+from app.subscriptions.channels.http import HttpChannel
 from app.subscriptions.outbox import Message
 
 PREFIX = "Subscription/"
 
 
-class RestHookChannel:
+class RestHookChannel(HttpChannel):
     name = "rest-hook"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.session = requests.Session()
 
     def owns(self, subscriber: str) -> bool:
         return subscriber.startswith(PREFIX)
-
-    def send(self, message: Message) -> Result:
-        return http.send(self.session, message, self.settings.outbound_timeout_seconds)
 
     def health(self, repo: Repository, message: Message, failure: Result | None) -> None:
         subscription_id = message.subscriber.removeprefix(PREFIX)
@@ -49,6 +40,3 @@ class RestHookChannel:
         else:
             return
         repo.update("Subscription", subscription_id, subscription)
-
-    def close(self) -> None:
-        self.session.close()

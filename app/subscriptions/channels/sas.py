@@ -4,26 +4,20 @@ configured CA bundle). What to send is decided by app/subscriptions/sas_notifier
 
 from __future__ import annotations
 
-import logging
-
-import requests
-
 from app.config import Settings
-from app.storage.repository import Repository
-from app.subscriptions.channels import http
-from app.subscriptions.channels.base import Result
-from app.subscriptions.outbox import Message
+from app.subscriptions.channels.http import HttpChannel
 
-log = logging.getLogger(__name__)
 SUBSCRIBER = "sas"
 
 
-class SasChannel:
+class SasChannel(HttpChannel):
+    """SAS has no subscription resource whose health to keep: a failure is logged by the
+    worker and the message waits in the outbox (parked ones: `fhir-agenda outbox list`)."""
+
     name = "sas"
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.session = requests.Session()
+        super().__init__(settings)
         # Only our settings decide whom we trust for SAS: REQUESTS_CA_BUNDLE and friends in
         # the environment would otherwise silently replace the configured CA bundle.
         self.session.trust_env = False
@@ -35,14 +29,3 @@ class SasChannel:
 
     def owns(self, subscriber: str) -> bool:
         return subscriber == SUBSCRIBER
-
-    def send(self, message: Message) -> Result:
-        return http.send(self.session, message, self.settings.outbound_timeout_seconds)
-
-    def health(self, repo: Repository, message: Message, failure: Result | None) -> None:
-        # SAS has no subscription resource to mark; a failure is logged by the worker and
-        # the message waits in the outbox (parked ones show in `fhir-agenda outbox list`).
-        return None
-
-    def close(self) -> None:
-        self.session.close()
