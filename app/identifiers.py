@@ -97,14 +97,26 @@ def search_value(system: str | None, value: str) -> str:
     return value
 
 
+def structure_ids(identifiers: Iterable[Any]) -> list[str]:
+    """The prefixed IDNST of an organisation's national structure identifiers, in order."""
+    found = []
+    for identifier in identifiers:
+        if not isinstance(identifier, dict):
+            continue
+        system, value = identifier.get("system"), identifier.get("value")
+        if value and system in {IDNST_SYSTEM} | FINESS_SYSTEMS | SIRET_SYSTEMS:
+            found.append(idnst(str(value), system, type_code(identifier)))
+    return list(dict.fromkeys(found))
+
+
+def structure_ids_of(identifiers: Iterable[Any], prefix: str) -> list[str]:
+    """Those of one kind: `1` FINESS (a CPTS), `3` SIRET (an SOS Médecins association)."""
+    return [value for value in structure_ids(identifiers) if value.startswith(prefix)]
+
+
 def best_structure_id(identifiers: Iterable[dict[str, Any]]) -> str | None:
     """The IDNST to publish for an organisation: FINESS, else SIRET, else rang."""
-    candidates = []
-    for identifier in identifiers:
-        system, value = identifier.get("system"), identifier.get("value")
-        if not value or (system not in {IDNST_SYSTEM} | FINESS_SYSTEMS | SIRET_SYSTEMS):
-            continue
-        candidates.append(idnst(str(value), system, type_code(identifier)))
+    candidates = structure_ids(identifiers)
     for prefix in STRUCTURE_PREFERENCE:
         for candidate in candidates:
             if candidate.startswith(prefix):

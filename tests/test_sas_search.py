@@ -92,7 +92,9 @@ def test_slot_shape_and_times(sas: Any) -> None:
     # Stored in UTC: answered in Paris time with its real offset.
     assert slots["m-a-pro-snp"]["start"] == "2030-03-11T09:00:00.000+01:00"
     assert public["schedule"] == {"reference": "Schedule/sch-martin-a"}
-    assert public["comment"] == "http://127.0.0.1:5000/agenda/sch-martin-a"
+    # The booking page of that slot: it carries a query string because SAS appends
+    # `&origin=…` to it (the ANS kit does `comment + "&origin=sas-preprod"`).
+    assert public["comment"] == "http://127.0.0.1:5000/agenda/sch-martin-a?creneau=m-a-public"
     assert public["appointmentType"]["coding"][0]["code"] == "ROUTINE"
     assert {c["code"] for c in slots["m-a-pro-snp"]["meta"]["security"]} == {"PRO", "SNP"}
     # The patient-only label of a mixed slot never leaves the server.

@@ -9,23 +9,16 @@ as bytes around those fragments: nothing is parsed or shaped per request.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import orjson
-from sqlalchemy import DateTime, String, TextClause, bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from app.clock import format_instant, utc_now
 from app.sas import codes
 from app.sas.request import SasSearch
+from app.sas.statement import WindowStatement, one_of
 from app.storage.repository import Repository
 
-# PostgreSQL binds the ids as one array and SQLite as one JSON array: the SQL text never
-# changes, so SQLAlchemy compiles it once and psycopg prepares it (no planning per request).
-WANTED = {"postgresql": "idnps = ANY(CAST(:ids AS text[]))",
-          "sqlite": "idnps IN (SELECT value FROM json_each(:ids))"}
 SEARCH_SQL = """
 WITH places AS (
     SELECT schedule_id, practitioner_id, role_id, practitioner, role, schedule
@@ -41,21 +34,13 @@ SELECT 1, s.start, s.slot_id, s.schedule_id, NULL, s.fragment, NULL, NULL
    AND s.start >= :low AND s.start <= :high
 ORDER BY 1, 2, 3
 """
+STATEMENT = WindowStatement(SEARCH_SQL, wanted=one_of("idnps"))
 
 
-def _statement(dialect: str) -> TextClause:
-    ids = bindparam("ids", type_=ARRAY(String)) if dialect == "postgresql" else bindparam(
-        "ids", type_=String)
-    return text(SEARCH_SQL.format(wanted=WANTED[dialect])).bindparams(
-        ids, bindparam("low", type_=DateTime), bindparam("high", type_=DateTime))
-
-
-STATEMENTS = {dialect: _statement(dialect) for dialect in WANTED}
-# PostgreSQL runs the text SQLAlchemy compiles for it (same casts, same prepared statement)
-# as driver SQL: no compiled-cache lookup or bind processing per call, which cost a third of
-# the statement's own time for one practitioner (bench/README.md). SQLite keeps the Core
-# path: its DateTime binds need SQLAlchemy's string processing.
-POSTGRESQL_SQL = str(STATEMENTS["postgresql"].compile(dialect=PGDialect_psycopg()))
+def booking_url(public_web_url: str, schedule_id: str, slot_id: str) -> str:
+    """The link SAS gets in `Slot.comment` (app/sas/agenda.py, the booking page): it
+    already carries a query string, because SAS appends `&origin=…` to it."""
+    return f"{public_web_url}/agenda/{schedule_id}?creneau={slot_id}"
 
 
 class SlotRow(NamedTuple):
@@ -81,14 +66,8 @@ class SasAggregator:
     def search(self, search: SasSearch) -> tuple[list[PlaceRow], list[SlotRow]]:
         """The places of the requested practitioners (by Schedule id) and the window's
         slots of those places, ordered by start."""
-        conn = self.repo.conn
-        dialect = conn.dialect.name
-        ids = list(search.identifiers)
-        params = {"ids": ids, "low": search.low, "high": search.high}
-        if dialect == "postgresql":
-            rows: Iterable[Sequence[Any]] = conn.exec_driver_sql(POSTGRESQL_SQL, params)
-        else:
-            rows = conn.execute(STATEMENTS[dialect], {**params, "ids": orjson.dumps(ids).decode()})
+        rows = STATEMENT.rows(self.repo.conn, list(search.identifiers), search.low,
+                              search.high)
         places: dict[str, PlaceRow] = {}
         slots: list[SlotRow] = []
         for part, _start, a, b, c, d, e, f in rows:
@@ -100,39 +79,52 @@ class SasAggregator:
 
     def bundle(self, search: SasSearch, self_url: str, public_web_url: str) -> bytes:
         places, slots = self.search(search)
-        with_slots = {row.schedule_id for row in slots}
-        included: dict[tuple[str, str], bytes] = {}
-        for place in places:  # ordered by Schedule id
-            if place.schedule_id not in with_slots:
-                continue
-            included[("Schedule", place.schedule_id)] = place.schedule.encode()
-            included.setdefault(("Practitioner", place.practitioner_id),
-                                place.practitioner.encode())
-            included.setdefault(("PractitionerRole", place.role_id), place.role.encode())
-        return self._assemble(slots, included, self_url, public_web_url)
+        return assemble(self.base, slots, place_entries(places, slots), self_url,
+                        public_web_url, codes.BUNDLE_PROFILE)
 
-    def _assemble(self, slots: list[SlotRow], included: dict[tuple[str, str], bytes],
-                  self_url: str, public_web_url: str) -> bytes:
-        head = orjson.dumps({
-            "resourceType": "Bundle",
-            "id": str(uuid.uuid4()),
-            "meta": {"lastUpdated": format_instant(utc_now()),
-                     "profile": [codes.BUNDLE_PROFILE]},
-            "type": "searchset",
-            "total": len(slots),
-            "link": [{"relation": "self", "url": self_url}],
-        })
-        entries: list[bytes] = []
-        base = self.base.encode()
-        for slot_id, schedule_id, fragment in slots:
-            comment = orjson.dumps(f"{public_web_url}/agenda/{schedule_id}")
-            resource = fragment.encode()[:-1] + b',"comment":' + comment + b"}"
-            entries.append(b'{"fullUrl":"' + base + b"/Slot/" + slot_id.encode()
-                           + b'","resource":' + resource + b',"search":{"mode":"match"}}')
-        for (kind, res_id), resource in included.items():
-            entries.append(orjson.dumps({"fullUrl": f"{self.base}/{kind}/{res_id}",
-                                         "resource": orjson.Fragment(resource),
-                                         "search": {"mode": "include"}}))
-        if not entries:
-            return head
-        return head[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
+
+Included = dict[tuple[str, str], bytes]  # (type, id) → the resource's JSON, in answer order
+
+
+def place_entries(places: list[PlaceRow], slots: list[SlotRow]) -> Included:
+    """Schedule, Practitioner and PractitionerRole of the places that have slots, each once."""
+    with_slots = {row.schedule_id for row in slots}
+    included: Included = {}
+    for place in places:  # ordered by Schedule id
+        if place.schedule_id not in with_slots:
+            continue
+        included[("Schedule", place.schedule_id)] = place.schedule.encode()
+        included.setdefault(("Practitioner", place.practitioner_id),
+                            place.practitioner.encode())
+        included.setdefault(("PractitionerRole", place.role_id), place.role.encode())
+    return included
+
+
+# A slot entry around its stored fragment (without its closing brace) and its booking link.
+SLOT_ENTRY = b'{"fullUrl":"%s/Slot/%s","resource":%s,"comment":%s},"search":{"mode":"match"}}'
+
+
+def assemble(base_url: str, slots: list[SlotRow], included: Included, self_url: str,
+             public_web_url: str, profile: str) -> bytes:
+    """The searchset as bytes: the slots (matches, each given its booking link) then the
+    included resources, around the JSON fragments as they are."""
+    head = orjson.dumps({
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": format_instant(utc_now()), "profile": [profile]},
+        "type": "searchset",
+        "total": len(slots),
+        "link": [{"relation": "self", "url": self_url}],
+    })
+    entries: list[bytes] = []
+    base = base_url.encode()
+    for slot_id, schedule_id, fragment in slots:
+        comment = orjson.dumps(booking_url(public_web_url, schedule_id, slot_id))
+        entries.append(SLOT_ENTRY % (base, slot_id.encode(), fragment.encode()[:-1], comment))
+    for (kind, res_id), resource in included.items():
+        entries.append(orjson.dumps({"fullUrl": f"{base_url}/{kind}/{res_id}",
+                                     "resource": orjson.Fragment(resource),
+                                     "search": {"mode": "include"}}))
+    if not entries:
+        return head
+    return head[:-1] + b',"entry":[' + b",".join(entries) + b"]}"

@@ -19,3 +19,27 @@ SCHEDULE_PROFILE = PROFILE_BASE + "FrScheduleAgregateur"
 PRACTITIONER_PROFILE = PROFILE_BASE + "FrPractitionerAgregateur"
 ROLE_PROFILE = PROFILE_BASE + "FrPractitionerRoleExerciceAgregateur"
 LOCATION_PROFILE = PROFILE_BASE + "FrLocationAgregateur"
+
+# The CPTS offer (slots shared with a Communauté Professionnelle Territoriale de Santé) and
+# the SOS Médecins offer (fixed consultation places of an association).
+IG_PROFILE_BASE = "https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/"
+CPTS_BUNDLE_PROFILE = IG_PROFILE_BASE + "sas-cpts-bundle-aggregator"
+CPTS_SLOT_PROFILE = IG_PROFILE_BASE + "sas-cpts-slot-aggregator"
+CPTS_SERVICE_PROFILE = IG_PROFILE_BASE + "sas-cpts-healthcareservice-aggregator"
+CPTS_ORGANIZATION_PROFILE = IG_PROFILE_BASE + "sas-cpts-organization-aggregator"
+SOS_BUNDLE_PROFILE = IG_PROFILE_BASE + "sas-sos-bundle-aggregator"
+SOS_SLOT_PROFILE = IG_PROFILE_BASE + "sas-sos-slot-aggregator"
+SOS_SCHEDULE_PROFILE = IG_PROFILE_BASE + "sas-sos-schedule-aggregator"
+SOS_LOCATION_PROFILE = IG_PROFILE_BASE + "sas-sos-location-aggregator"
+SOS_ORGANIZATION_PROFILE = IG_PROFILE_BASE + "sas-sos-organization-aggregator"
+SOS_APPOINTMENT_PROFILE = IG_PROFILE_BASE + "sas-sos-appointment"
+
+CPTS_LABEL = "CPTS"
+# An SOS Médecins slot is public or SAS-dedicated; other labels are not part of that offer.
+SOS_SLOT_TYPES = frozenset({"PUBLIC", "SNP"})
+# The R5 Slot.serviceType reference, backported as an extension on a serviceType concept.
+SERVICE_TYPE_EXTENSION = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Slot.serviceType"
+CATEGORY_SYSTEM = ("https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/"
+                   "TRE-R66-CategorieEtablissement")
+CPTS_CATEGORY = "604"
+LOCATION_ID_TYPES = "http://interopsante.org/fhir/CodeSystem/fr-location-identifier-type"

@@ -52,17 +52,18 @@ def is_sas_search(resource_type: str, params: list[tuple[str, str]],
     return ITERATED_ACTORS in params and (PRACTITIONER_KEY in keys or keys <= SAS_PARAMETERS)
 
 
-def _check_vocabulary(params: list[tuple[str, str]], strict: bool) -> None:
+def _check_vocabulary(params: list[tuple[str, str]], strict: bool,
+                      allowed: frozenset[tuple[str, str]]) -> None:
     unknown = sorted({key for key, _ in params if key not in SAS_PARAMETERS})
     if strict and unknown:
         raise BadRequest(f"Unknown or unsupported parameter(s) for the SAS slot search: "
                          f"{', '.join(unknown)}", code="not-supported", expression=unknown)
     includes = {(key, value) for key, value in params if key.startswith("_include")}
-    if strict and not includes <= SAS_INCLUDES:
-        others = sorted(f"{k}={v}" for k, v in includes - SAS_INCLUDES)
-        raise BadRequest(f"The SAS slot search includes Slot:schedule and, iterated, "
-                         f"Schedule:actor only: {', '.join(others)}", code="not-supported",
-                         expression=["_include"])
+    if strict and not includes <= allowed:
+        others = sorted(f"{k}={v}" for k, v in includes - allowed)
+        expected = ", ".join(sorted(f"{k}={v}" for k, v in allowed))
+        raise BadRequest(f"The SAS slot search includes {expected} only: {', '.join(others)}",
+                         code="not-supported", expression=["_include"])
 
 
 def _identifiers(params: list[tuple[str, str]], limit: int) -> tuple[str, ...]:
@@ -88,48 +89,63 @@ def _identifiers(params: list[tuple[str, str]], limit: int) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _bounds(params: list[tuple[str, str]], tz: str) -> tuple[datetime, datetime]:
+def _bounds(params: list[tuple[str, str]], tz: str,
+            name: str = "start") -> tuple[datetime, datetime]:
     bounds: dict[str, tuple[datetime, datetime]] = {}
     for key, raw in params:
-        if key != "start":
+        if key != name:
             continue
         for value in split_values(raw):
             prefix, text = date_search_value(value)
             if prefix not in {"ge", "le", "gt", "lt"}:
-                raise BadRequest(f"start={value}: SAS searches take start=ge… and start=le…",
-                                 expression=["start"])
+                raise BadRequest(f"{name}={value}: SAS searches take {name}=ge… and "
+                                 f"{name}=le…", expression=[name])
             try:
                 bounds[prefix[0]] = parse_range(text, tz)
             except InvalidDate as exc:
-                raise BadRequest(f"start={value} is malformed: {exc}", code="value",
-                                 expression=["start"]) from exc
-    for side, name in (("g", "ge"), ("l", "le")):
+                raise BadRequest(f"{name}={value} is malformed: {exc}", code="value",
+                                 expression=[name]) from exc
+    for side, prefix in (("g", "ge"), ("l", "le")):
         if side not in bounds:
-            raise BadRequest(f"The start={name}… bound of the search window is required",
-                             code="required", expression=["start"])
+            raise BadRequest(f"The {name}={prefix}… bound of the search window is required",
+                             code="required", expression=[name])
     return bounds["g"][0], bounds["l"][1]
 
 
-def parse_sas_search(params: list[tuple[str, str]], settings: Settings,
-                     strict: bool = False) -> SasSearch:
-    _check_vocabulary(params, strict)
-    statuses = [raw for key, raw in params if key == "status"]
+def check_free(params: list[tuple[str, str]], name: str = "status") -> None:
+    """SAS asks for free slots, and says so."""
+    statuses = [raw for key, raw in params if key == name]
     if not statuses:
-        raise BadRequest("status=free is required: SAS searches only free slots",
-                         code="required", expression=["status"])
+        raise BadRequest(f"{name}=free is required: SAS searches only free slots",
+                         code="required", expression=[name])
     for raw in statuses:
         if raw.strip() != "free":
-            raise BadRequest(f"status={raw}: SAS searches only free slots",
-                             code="value", expression=["status"])
-    identifiers = _identifiers(params, settings.sas_max_practitioners)
-    low, high = _bounds(params, settings.default_timezone)
+            raise BadRequest(f"{name}={raw}: SAS searches only free slots",
+                             code="value", expression=[name])
+
+
+def window(params: list[tuple[str, str]], settings: Settings,
+           name: str = "start") -> tuple[datetime, datetime]:
+    """The search window (UTC, inclusive): both bounds, in order, at most 72 h apart."""
+    low, high = _bounds(params, settings.default_timezone, name)
     if high < low:
         raise BadRequest("The search window ends before it starts", code="value",
-                         expression=["start"])
+                         expression=[name])
     limit = timedelta(hours=settings.sas_max_window_hours)
     if high - low > limit + TOLERANCE:
         hours = round((high - low).total_seconds() / 3600, 2)
         raise BadRequest(f"The search window spans {hours:g} h: at most "
                          f"{settings.sas_max_window_hours} h", code="too-costly",
-                         expression=["start"])
+                         expression=[name])
+    return low, high
+
+
+def parse_sas_search(params: list[tuple[str, str]], settings: Settings,
+                     strict: bool = False,
+                     includes: frozenset[tuple[str, str]] = SAS_INCLUDES) -> SasSearch:
+    """The individual offer's request, or (`includes`) another offer's on the same rules."""
+    _check_vocabulary(params, strict, includes)
+    check_free(params)
+    identifiers = _identifiers(params, settings.sas_max_practitioners)
+    low, high = window(params, settings)
     return SasSearch(identifiers, low, high)

@@ -35,13 +35,14 @@ def sas_instant(value: str, tz: str) -> str:
         local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
 
 
-def sas_security(resource: Resource) -> list[dict[str, str]]:
-    """The SAS visibility types of a slot (other labels are dropped)."""
+def sas_security(resource: Resource,
+                 allowed: frozenset[str] = codes.SAS_SLOT_TYPES) -> list[dict[str, str]]:
+    """The SAS visibility types of a slot among `allowed` (other labels are dropped)."""
     labels = (resource.get("meta") or {}).get("security") or []
     found = []
     for label in labels:
         code = label.get("code")
-        if label.get("system") == codes.SLOT_TYPE_SYSTEM and code in codes.SAS_SLOT_TYPES:
+        if label.get("system") == codes.SLOT_TYPE_SYSTEM and code in allowed:
             coded = {"system": codes.SLOT_TYPE_SYSTEM, "code": label["code"]}
             if coded not in found:
                 found.append(coded)
@@ -52,12 +53,21 @@ def is_sas_visible(slot: Resource) -> bool:
     return slot.get("status") == "free" and bool(sas_security(slot))
 
 
-def _service_types(slot: Resource) -> list[Resource]:
+def _consultation(coding: Resource) -> bool:
+    return (coding.get("system") == codes.ACT_CODE_SYSTEM
+            and coding.get("code") in codes.CONSULTATION_TYPES)
+
+
+def _service_types(slot: Resource, consultation_only: bool) -> list[Resource]:
+    """Consultation types (and other codings, unless `consultation_only`), and texts. The
+    CPTS concepts (TRE-R66 category) are left out: the CPTS answer writes them itself, one
+    per CPTS the slot is shared with and published (app/sas/cpts_answer.py)."""
     shaped = []
     for concept in slot.get("serviceType") or []:
-        codings = [c for c in concept.get("coding") or []
-                   if c.get("system") != codes.ACT_CODE_SYSTEM
-                   or c.get("code") in codes.CONSULTATION_TYPES]
+        if any(c.get("system") == codes.CATEGORY_SYSTEM for c in concept.get("coding") or []):
+            continue
+        codings = [c for c in concept.get("coding") or [] if _consultation(c) or (
+            not consultation_only and c.get("system") != codes.ACT_CODE_SYSTEM)]
         kept: Resource = {}
         if codings:
             kept["coding"] = [{k: v for k, v in c.items() if k in {"system", "code", "display"}}
@@ -94,14 +104,18 @@ def _appointment_type(slot: Resource) -> Resource | None:
     return None
 
 
-def slot(resource: Resource, schedule_id: str, tz: str) -> Resource:
-    """FrSlotAgregateur, without `comment` (added per request from configuration)."""
+def slot(resource: Resource, schedule_id: str, tz: str, *, profile: str = codes.SLOT_PROFILE,
+         labels: frozenset[str] = codes.SAS_SLOT_TYPES,
+         consultation_only: bool = False) -> Resource:
+    """FrSlotAgregateur (or the slot profile of another offer, with its visibility types and
+    consultation-types-only serviceType codings), without `comment` (added per request from
+    configuration)."""
     shaped: Resource = {
         "resourceType": "Slot",
         "id": resource["id"],
-        "meta": {"profile": [codes.SLOT_PROFILE], "security": sas_security(resource)},
+        "meta": {"profile": [profile], "security": sas_security(resource, labels)},
     }
-    service_types = _service_types(resource)
+    service_types = _service_types(resource, consultation_only)
     if service_types:
         shaped["serviceType"] = service_types
     specialties = _specialties(resource)
@@ -128,11 +142,11 @@ def schedule(schedule_id: str, practitioner_id: str, role_id: str) -> Resource:
     }
 
 
-def _telecoms(telecoms: Iterable[Any]) -> list[Resource]:
+def telecoms(contact_points: Iterable[Any]) -> list[Resource]:
     """Contact points with a value, phones in their international form, each once."""
     shaped: list[Resource] = []
     seen: set[tuple[str, str]] = set()
-    for telecom in telecoms:
+    for telecom in contact_points:
         if not isinstance(telecom, dict) or not telecom.get("value"):
             continue
         system, value = telecom.get("system"), str(telecom["value"])
@@ -165,39 +179,45 @@ def practitioner(resource: Resource) -> Resource:
     return shaped
 
 
-LOCATION_ID_TYPES = "http://interopsante.org/fhir/CodeSystem/fr-location-identifier-type"
-
-
-def _place_identifier(resource: Resource, address: Resource, id_system: str) -> Resource:
+def place_identifier(resource: Resource, address: Resource, id_system: str, *,
+                     internal: bool = False) -> Resource:
     """FrLocation wants a typed identifier: the agenda's own one when the Location has
     one, else an internal one (INTRN) derived from the address, so that a place has the
-    same identifier whether the agenda stored its Location apart or contained."""
-    kind = {"coding": [{"system": LOCATION_ID_TYPES, "code": "INTRN"}]}
+    same identifier whether the agenda stored its Location apart or contained. `internal`
+    types it INTRN whatever the agenda said (the SOS Location profile fixes that type)."""
+    kind = {"coding": [{"system": codes.LOCATION_ID_TYPES, "code": "INTRN"}]}
     for identifier in resource.get("identifier") or []:
         if isinstance(identifier, dict) and identifier.get("system") and identifier.get(
                 "value"):
             typed = identifier.get("type") if isinstance(identifier.get("type"), dict) else None
-            return {"type": typed or kind, "system": identifier["system"],
-                    "value": str(identifier["value"])}
+            return {"type": kind if internal else typed or kind,
+                    "system": identifier["system"], "value": str(identifier["value"])}
     key = "|".join([*address["line"], address["postalCode"], address["city"]]).casefold()
     return {"type": kind, "system": id_system,
             "value": hashlib.sha256(key.encode()).hexdigest()[:20]}
 
 
+def address(resource: Resource) -> Resource | None:
+    """The published address of a place (line, city, postal code), or None when unusable;
+    the aggregator profiles allow one line, so several stored lines are joined."""
+    stored = resource.get("address") or {}
+    lines = [str(line) for line in stored.get("line") or [] if line]
+    if not (lines and stored.get("city") and stored.get("postalCode")):
+        return None
+    return {"line": [", ".join(lines)], "city": stored["city"],
+            "postalCode": stored["postalCode"]}
+
+
 def location(resource: Resource, contained_id: str, id_system: str) -> Resource | None:
     """FrLocationAgregateur (contained), or None when there is no usable address."""
-    address = resource.get("address") or {}
-    lines = [str(line) for line in address.get("line") or [] if line]
-    if not (lines and address.get("city") and address.get("postalCode")):
+    published = address(resource)
+    if published is None:
         return None
-    # FrLocationAgregateur allows one address line: several stored lines are joined.
-    published = {"line": [", ".join(lines)], "city": address["city"],
-                 "postalCode": address["postalCode"]}
     shaped: Resource = {
         "resourceType": "Location",
         "id": contained_id,
         "meta": {"profile": [codes.LOCATION_PROFILE]},
-        "identifier": [_place_identifier(resource, published, id_system)],
+        "identifier": [place_identifier(resource, published, id_system)],
     }
     if resource.get("name"):
         shaped["name"] = resource["name"]
@@ -206,7 +226,7 @@ def location(resource: Resource, contained_id: str, id_system: str) -> Resource 
 
 
 def practitioner_role(resource: Resource, practitioner_id: str, place: Resource,
-                      structure_id: str | None, telecoms: Iterable[Any]) -> Resource:
+                      structure_id: str | None, contact_points: Iterable[Any]) -> Resource:
     shaped: Resource = {
         "resourceType": "PractitionerRole",
         "id": resource["id"],
@@ -224,7 +244,7 @@ def practitioner_role(resource: Resource, practitioner_id: str, place: Resource,
     for element in ("code", "specialty"):
         if resource.get(element):
             shaped[element] = resource[element]
-    published = _telecoms(telecoms)
+    published = telecoms(contact_points)
     if published:
         shaped["telecom"] = published
     return shaped

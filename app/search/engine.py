@@ -42,6 +42,6 @@ def run_search(repo: Repository, query: SearchQuery) -> SearchResult:
         select(table).where(where).order_by(*order_by(table, query.sort))
         .limit(count).offset(query.offset)).all()
     matches = [stored_from_row(r) for r in rows]
-    included = (resolve_includes(repo.conn, query.includes, matches, settings.max_include_depth)
-                if query.includes else [])
+    included = (resolve_includes(repo.conn, query.includes, matches, settings.max_include_depth,
+                                 ctx) if query.includes else [])
     return SearchResult(query, total, count, matches, included)

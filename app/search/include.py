@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, and_, or_, select, tuple_
 
 from app.search.query import Include
+from app.search.sql import SqlContext, resource_filter
 from app.storage.repository import Stored, stored_from_row
 from app.storage.schema import resources, search_reference
 
@@ -35,7 +36,8 @@ def _forward(conn: Connection, include: Include, sources: list[Stored]) -> set[K
     return {(t, i) for t, i in conn.execute(query).all()}
 
 
-def _reverse(conn: Connection, include: Include, targets: list[Stored]) -> list[Stored]:
+def _reverse(conn: Connection, include: Include, targets: list[Stored],
+             ctx: SqlContext) -> list[Stored]:
     if not targets:
         return []
     index = search_reference
@@ -49,14 +51,17 @@ def _reverse(conn: Connection, include: Include, targets: list[Stored]) -> list[
         or_(*(and_(index.c.target_type == t, index.c.target_id == i) for t, i in target_keys)))
     if include.param is not None:
         referring = referring.where(index.c.param == include.param.name)
-    rows = conn.execute(select(resources).where(resources.c.pk.in_(referring),
-                                                resources.c.deleted.is_(False))
+    wanted = resources.c.pk.in_(referring)
+    if include.where:  # the criteria of the `_has` of the same path
+        wanted = and_(wanted, resource_filter(resources, include.source_type, include.where,
+                                              ctx))
+    rows = conn.execute(select(resources).where(wanted, resources.c.deleted.is_(False))
                         .order_by(resources.c.pk)).all()
     return [stored_from_row(r) for r in rows]
 
 
 def resolve_includes(conn: Connection, includes: list[Include], matches: list[Stored],
-                     max_depth: int) -> list[Stored]:
+                     max_depth: int, ctx: SqlContext) -> list[Stored]:
     """Resources to add with search mode `include`, each once, matches excluded."""
     seen: set[Key] = {(m.resource_type, m.resource_id) for m in matches}
     included: list[Stored] = []
@@ -68,7 +73,7 @@ def resolve_includes(conn: Connection, includes: list[Include], matches: list[St
                 continue
             sources = frontier if depth > 0 else matches
             if include.reverse:
-                candidates = _reverse(conn, include, sources)
+                candidates = _reverse(conn, include, sources, ctx)
             else:
                 keys = _forward(conn, include, sources) - seen
                 candidates = _fetch(conn, keys)

@@ -3,6 +3,12 @@
 `schedule.actor:Practitioner.identifier=sys|a,sys|b` becomes one Criterion whose `chain`
 leads from Slot.schedule to Schedule.actor (restricted to Practitioner) to
 Practitioner.identifier, with two OR'ed values. Repeated keys are AND'ed criteria.
+
+`_has:Slot:schedule:status=free` (reverse chaining) becomes one Criterion whose `has` holds
+the criteria a referring Slot must meet. Every `_has` with the same `Type:param` path is
+gathered into that one Criterion: its criteria are met by one and the same referring
+resource (Schedules having *a* Slot that is free *and* in the window), and a
+`_revinclude` of that path returns only the referring resources meeting them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from app.config import Settings
 from app.outcome import BadRequest
 from app.search.registry import SUPPORTED_TYPES, SearchParam, get_param
 
+HAS_PREFIX = "_has:"
 CONTROL_PARAMS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_summary",
                   "_elements", "_total", "_format", "_pretty", "_contained"}
 IGNORED_CONTROLS = {"_format", "_pretty"}
@@ -61,6 +68,24 @@ class Criterion:
     # For chained references: the criterion to apply on each candidate target type.
     chain: list[Criterion] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
+    # For `_has:Type:param:…`: the referring resources this one must have.
+    has: ReverseChain | None = None
+
+
+@dataclass
+class ReverseChain:
+    """Resources of `source_type` whose reference parameter `param` names the searched
+    resource, each meeting every criterion of `criteria` (themselves possibly `_has`)."""
+
+    source_type: str
+    param: SearchParam
+    criteria: list[Criterion] = field(default_factory=list)
+
+    def same_path(self, other: ReverseChain) -> bool:
+        return (self.source_type, self.param.name) == (other.source_type, other.param.name)
+
+
+HAS_PARAM = SearchParam("_has", "special", (), description="Reverse chaining")
 
 
 @dataclass
@@ -70,6 +95,8 @@ class Include:
     target_type: str | None
     iterate: bool = False
     reverse: bool = False
+    # Reverse includes of a `_has` path: only referring resources meeting its criteria.
+    where: list[Criterion] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +164,57 @@ def parse_criterion(resource_type: str, key: str, depth: int = 0) -> Criterion:
         return Criterion(resource_type, param, modifier_or_none, chain)
     _check_modifier(param, modifier_or_none)
     return Criterion(resource_type, param, modifier_or_none)
+
+
+def parse_has(resource_type: str, key: str, depth: int = 0) -> Criterion:
+    """Parse `_has:Type:param:rest`: `rest` is a criterion on Type (or another `_has`)."""
+    parts = key.split(":", 3)
+    if len(parts) < 4 or not all(parts[1:]):
+        raise BadRequest(f"Malformed '{key}': expected _has:Type:reference:parameter",
+                         code="invalid")
+    _, source_type, name, rest = parts
+    if source_type not in SUPPORTED_TYPES:
+        raise UnknownParameter(f"Unknown resource type '{source_type}' in '{key}'",
+                               code="not-supported")
+    param = get_param(source_type, name)
+    if param is None or param.type != "reference" or resource_type not in param.targets:
+        raise UnknownParameter(f"'{name}' is not a reference parameter of {source_type} "
+                               f"that may refer to {resource_type} (in '{key}')",
+                               code="not-supported")
+    if depth >= MAX_CHAIN_DEPTH:
+        raise BadRequest(f"Chains deeper than {MAX_CHAIN_DEPTH} levels are not supported")
+    inner = (parse_has(source_type, rest, depth + 1) if rest.startswith(HAS_PREFIX)
+             else parse_criterion(source_type, rest, depth + 1))
+    return Criterion(resource_type, HAS_PARAM, has=ReverseChain(source_type, param, [inner]))
+
+
+def innermost(criterion: Criterion) -> Criterion:
+    """The criterion of a `_has` path that takes the values."""
+    while criterion.has is not None:
+        criterion = criterion.has.criteria[0]
+    return criterion
+
+
+def merge_has(criteria: list[Criterion], new: Criterion) -> None:
+    """Add a `_has` criterion, joining the criteria of a `_has` of the same path."""
+    assert new.has is not None
+    for existing in criteria:
+        if existing.has is not None and existing.has.same_path(new.has):
+            for inner in new.has.criteria:
+                if inner.has is not None:
+                    merge_has(existing.has.criteria, inner)
+                else:
+                    existing.has.criteria.append(inner)
+            return
+    criteria.append(new)
+
+
+def leaves(criteria: list[Criterion]) -> list[Criterion]:
+    """Every criterion that holds values, those inside `_has` included."""
+    found: list[Criterion] = []
+    for criterion in criteria:
+        found.extend(leaves(criterion.has.criteria) if criterion.has else [criterion])
+    return found
 
 
 def _chain_targets(param: SearchParam, type_modifier: str | None, rest: str) -> list[str]:
@@ -221,21 +299,41 @@ def parse_query(resource_type: str, pairs: list[tuple[str, str]], *,
             _apply_control(query, key, raw)
             query.used.append((key, raw))
             continue
+        reverse = key.startswith(HAS_PREFIX)
         try:
-            criterion = parse_criterion(resource_type, key)
+            criterion = (parse_has(resource_type, key) if reverse
+                         else parse_criterion(resource_type, key))
         except UnknownParameter:
             if strict:
                 raise
             query.ignored.append(key)
             continue
-        criterion.values = split_values(raw)
-        _too_many(key, criterion.values, limits)
-        if not criterion.values:
+        values = split_values(raw)
+        _too_many(key, values, limits)
+        if not values:
             continue  # an empty value means "no constraint", as in HAPI
-        query.criteria.append(criterion)
+        innermost(criterion).values = values
+        if reverse:
+            merge_has(query.criteria, criterion)
+        else:
+            query.criteria.append(criterion)
         query.used.append((key, raw))
+    _filter_reverse_includes(query)
     _check_totals(query, limits, strict)
     return query
+
+
+def _filter_reverse_includes(query: SearchQuery) -> None:
+    """`_revinclude=Slot:schedule` beside `_has:Slot:schedule:…`: the included Slots are
+    those the `_has` criteria selected (the window's free slots), not every Slot."""
+    for include in query.includes:
+        if not include.reverse or include.param is None or include.iterate:
+            continue
+        for criterion in query.criteria:
+            chain = criterion.has
+            if chain is not None and (chain.source_type, chain.param.name) == (
+                    include.source_type, include.param.name):
+                include.where = chain.criteria
 
 
 def _too_many(key: str, values: list[str], limits: SearchLimits) -> None:
@@ -246,10 +344,11 @@ def _too_many(key: str, values: list[str], limits: SearchLimits) -> None:
 
 
 def _check_totals(query: SearchQuery, limits: SearchLimits, strict: bool) -> None:
-    if len(query.criteria) > limits.params:
-        raise BadRequest(f"The search has {len(query.criteria)} parameters; at most "
+    criteria = leaves(query.criteria)
+    if len(criteria) > limits.params:
+        raise BadRequest(f"The search has {len(criteria)} parameters; at most "
                          f"{limits.params} are accepted in one search", code="too-costly")
-    total = sum(len(c.values) for c in query.criteria)
+    total = sum(len(c.values) for c in criteria)
     if total > limits.values:
         raise BadRequest(f"The search has {total} values in all its parameters; at most "
                          f"{limits.values} are accepted in one search", code="too-costly")

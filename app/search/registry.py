@@ -179,6 +179,10 @@ PARAMS: dict[str, tuple[SearchParam, ...]] = {
         _p("service-type", "token", "Slot.serviceType"),
         _p("specialty", "token", "Slot.specialty"),
         _p("appointment-type", "token", "Slot.appointmentType"),
+        # The SAS guide's SearchParameter cptsslot-sp-servicetype (the R5 Slot.serviceType
+        # reference, as an extension): the CPTS offers a slot is shared with.
+        _p("service-type-reference", "reference", "Slot.serviceType.extension.valueReference",
+           targets=("HealthcareService",), doc="CPTS HealthcareService (SAS CPTS offer)"),
     ),
     "Appointment": (
         _p("identifier", "token", "Appointment.identifier"),

@@ -2,7 +2,9 @@
 
 Each criterion becomes `pk IN (SELECT res_pk FROM search_<type> WHERE res_type=… AND
 param=… AND <value match>)`, which the composite indexes on (res_type, param, value) answer
-without touching the JSON. Chains nest the same construction on the target type.
+without touching the JSON. Chains nest the same construction on the target type; reverse
+chains (`_has`) select the targets of the reference rows of the referring resources that
+match (`res_id IN (SELECT target_id FROM search_reference WHERE res_pk IN (…))`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from app.outcome import BadRequest
 from app.search.alternatives import OR_BATCH, any_of, equal_to_any
 from app.search.dates import MAX_DATETIME, MIN_DATETIME, InvalidDate, date_search_value, parse_range
 from app.search.extract import normalise, parse_reference
-from app.search.query import Criterion, SortKey
+from app.search.query import Criterion, ReverseChain, SortKey
 from app.storage.schema import (
     resources,
     search_date,
@@ -47,6 +49,8 @@ def resource_filter(table: FromClause, resource_type: str, criteria: list[Criter
 def criterion_clause(table: FromClause, criterion: Criterion,
                      ctx: SqlContext) -> ColumnElement[bool]:
     param = criterion.param
+    if criterion.has is not None:
+        return _has(table, criterion.resource_type, criterion.has, ctx)
     if criterion.modifier == "missing":
         return _missing(table, criterion)
     if criterion.chain:
@@ -251,6 +255,20 @@ def _chain(table: FromClause, criterion: Criterion, ctx: SqlContext) -> ColumnEl
         alternatives.append(and_(index.c.target_type == target.resource_type,
                                  index.c.target_id.in_(targets), index.c.url.is_(None)))
     return table.c.pk.in_(_index_select(index, criterion, or_(*alternatives)))
+
+
+def _has(table: FromClause, target_type: str, chain: ReverseChain,
+         ctx: SqlContext) -> ColumnElement[bool]:
+    """The resources some `chain.source_type` resource meeting every criterion refers to
+    through `chain.param` (index: ix_search_reference_res, then the resources' unique key)."""
+    index = search_reference
+    source = resources.alias()
+    sources = select(source.c.pk).where(
+        resource_filter(source, chain.source_type, chain.criteria, ctx))
+    targets = select(index.c.target_id).where(
+        index.c.res_pk.in_(sources), index.c.param == chain.param.name,
+        index.c.target_type == target_type, index.c.url.is_(None))
+    return table.c.res_id.in_(targets)
 
 
 # -- sorting ---------------------------------------------------------------------------------

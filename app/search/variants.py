@@ -1,10 +1,11 @@
 """Search variants: searches answered in a shape of their own, registered as plug-ins.
 
-The individual SAS slot search (INT_R01) is one; the CPTS and SOS Médecins offers are the
-next. A variant recognises its request (resource type, parameters, and whoever asks, which
-it finds itself) and answers it as the bytes of a Bundle. The interactions layer asks the
-registered variants before running an ordinary search, for REST calls and Bundle entries
-alike; the application registers them once (app/__init__.py).
+The SAS slot searches are: the individual offer (INT_R01), the CPTS offer and the SOS
+Médecins offer (app/sas/*_search.py). A variant recognises its request (resource type,
+parameters, and whoever asks, which it finds itself) and answers it as the bytes of a
+Bundle. The interactions layer asks the registered variants before running an ordinary
+search, for REST calls and Bundle entries alike; the application registers them once
+(app/__init__.py).
 """
 
 from __future__ import annotations
