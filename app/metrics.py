@@ -26,9 +26,11 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy import Engine
 
 from app.auth.admin_token import require_admin_token
 from app.config import Settings
+from app.ops.collectors import OperationsCollector
 from app.state import current_state
 
 REVOKED_CERTIFICATES_REFUSED = Counter(
@@ -90,16 +92,23 @@ class CrlCollector:
         yield from (loaded, until, stale, expired, revoked)
 
 
-def exposition(settings: Settings) -> bytes:
-    """The text format of every metric (all gunicorn workers with PROMETHEUS_MULTIPROC_DIR)."""
+def counted() -> CollectorRegistry:
+    """The counted metrics: of every process sharing PROMETHEUS_MULTIPROC_DIR (gunicorn's
+    workers, the delivery worker of this host), else of this process."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         stored = CollectorRegistry()
         multiprocess.MultiProcessCollector(stored)
-    else:
-        stored = REGISTRY
+        return stored
+    return REGISTRY
+
+
+def exposition(settings: Settings, engine: Engine | None = None) -> bytes:
+    """The text format of every metric (all gunicorn workers with PROMETHEUS_MULTIPROC_DIR)."""
     scraped = CollectorRegistry()
     scraped.register(CrlCollector(settings))
-    return generate_latest(stored) + generate_latest(scraped)
+    if engine is not None:
+        scraped.register(OperationsCollector(engine))
+    return generate_latest(counted()) + generate_latest(scraped)
 
 
 metrics = Blueprint("metrics", __name__)
@@ -112,4 +121,5 @@ def metrics_view() -> Response:
         refused = require_admin_token()
         if refused is not None:
             return refused
-    return Response(exposition(settings), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return Response(exposition(settings, current_state().engine),
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})

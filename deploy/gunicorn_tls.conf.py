@@ -24,6 +24,9 @@ from collections.abc import Callable
 # refuses itself (414, 431, 400) is answered as a FHIR OperationOutcome.
 from app.fhir.gunicorn_errors import LIMIT_REQUEST_LINE, post_worker_init  # noqa: F401
 
+# Log lines in the application's format; Prometheus files of dead workers retired.
+from app.ops.gunicorn_hooks import child_exit, logconfig_dict  # noqa: F401
+
 
 def _required(name: str) -> str:
     value = os.environ.get(name, "").strip()

@@ -9,6 +9,7 @@ the refresh of the client CRLs (app/auth/crl_refresh.py, which downloads in its 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
@@ -21,6 +22,10 @@ from app.auth import crl_refresh
 from app.clock import utc_now
 from app.config import Settings
 from app.db import write_transaction
+from app.ops.heartbeat import BEAT_SECONDS, Heartbeat
+from app.ops.meters import DELIVERIES, DELIVERY_DURATION, retire
+from app.ops.request_id import HEADER, current_request_id
+from app.ops.samples import SAMPLE_SECONDS, Sampler
 from app.state import AppState
 from app.storage.repository import Repository
 from app.subscriptions import outbox
@@ -97,23 +102,39 @@ class Worker:
             message = outbox.claim(conn, self.lease)
         if message is None:
             return False
-        result = self.delivery.send(message)
-        with self.state.writing(WORKER_AUTHOR) as repo:
-            self._record(repo, message, result)
+        # The delivery logs under the id of the request that caused it (sent as a header).
+        token = current_request_id.set(message_request_id(message))
+        try:
+            channel = self.delivery.channel_name(message)
+            started = time.perf_counter()
+            result = self.delivery.send(message)
+            elapsed = time.perf_counter() - started
+            with self.state.writing(WORKER_AUTHOR) as repo:
+                outcome = self._record(repo, message, result)
+            DELIVERY_DURATION.labels(channel).observe(elapsed)
+            DELIVERIES.labels(channel, outcome).inc()
+            log.info("delivery %s %s", outcome, result.status, extra={"fields": {
+                "event": "delivery", "message": message.pk, "channel": channel,
+                "outcome": outcome, "status": result.status, "attempt": message.attempts,
+                "duration_ms": round(elapsed * 1000, 2)}})
+        finally:
+            current_request_id.reset(token)
         return True
 
-    def _record(self, repo: Repository, message: Message, result: Result) -> None:
+    def _record(self, repo: Repository, message: Message, result: Result) -> str:
+        """Record the outcome; says which: delivered, retry, parked or dropped."""
         conn = repo.conn
         if not outbox.still_ours(conn, message):
             # Our lease ran out and another worker took the message over: its outcome wins.
             log.warning("Outbox message %s was taken over by another worker; outcome dropped",
                         message.pk)
-            return
+            return "dropped"
         if result.ok:
             outbox.delivered(conn, message.pk, result.status or 200)
             self.delivery.health(repo, message, None)
-            return
+            return "delivered"
         horizon = message.created_at + timedelta(hours=self.settings.outbox_give_up_hours)
+        outcome = "parked"
         if not result.retryable:
             log.warning("Parking outbox message %s (%s): %s", message.pk, message.url,
                         result.detail[:200])
@@ -123,6 +144,7 @@ class Worker:
                         message.attempts)
             outbox.park(conn, message.pk, f"gave up: {result.detail}", result.status)
         else:
+            outcome = "retry"
             delay = backoff(message.attempts, self.settings.outbox_base_delay_seconds,
                             self.settings.outbox_max_delay_seconds, self.rng)
             if result.retry_after:
@@ -131,12 +153,27 @@ class Worker:
                 delay = max(delay, timedelta(seconds=min(result.retry_after, ceiling)))
             outbox.retry_later(conn, message.pk, delay, result.detail, result.status)
         self.delivery.health(repo, message, result)
+        return outcome
+
+
+def message_request_id(message: Message) -> str:
+    """The id the message carries (X-Request-ID of the request that queued it), else its own."""
+    return next((value for name, value in message.headers.items()
+                 if name.lower() == HEADER.lower()), f"outbox-{message.pk}")
 
 
 def serve_forever(state: AppState) -> None:
     """Run until SIGTERM/SIGINT; the message in flight is finished, then the worker exits."""
-    worker = Worker(state, periodic=housekeeping(state.settings))
+    heartbeat = Heartbeat(state.engine)
+    # The heartbeat tells /readyz a worker runs; the sampler keeps the SLA page's history.
+    operations = [Periodic(BEAT_SECONDS, heartbeat),
+                  Periodic(SAMPLE_SECONDS, Sampler(state.engine))]
+    worker = Worker(state, periodic=[*housekeeping(state.settings), *operations])
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stopping.set())
     log.info("Delivery worker started (poll every %.2fs)", state.settings.worker_poll_seconds)
-    worker.run()
+    try:
+        worker.run()
+    finally:
+        heartbeat.stop()
+        retire(os.getpid())
