@@ -10,6 +10,8 @@ conditional interactions all go through the same points:
 | `before_write`         | `WriteEvent`      | a version is about to be stored (may raise, change) |
 | `after_write`          | `WriteEvent`      | it is stored, same transaction (projections, outbox)|
 | `before_noop_write`    | `WriteEvent`      | an update identical to the stored version (no write)|
+| `before_commit`        | (the repository)  | every write of the unit of work is done (may raise, |
+|                        |                   | write: consequences that span a Bundle's entries)   |
 | `conditional_criteria` | `ConditionalEvent`| a conditional write: extra criteria to match on     |
 | `assigns_ids`          | `ConditionalEvent`| may the body's id be ignored (the server decides)?  |
 | `before_read`          | `ReadEvent`       | a resource is loaded, not yet shown (may raise)     |
@@ -17,6 +19,24 @@ conditional interactions all go through the same points:
 | `before_search`        | `SearchEvent`     | a search is parsed from `params` (may narrow them)  |
 | `after_search`         | `SearchEvent`     | its page is known (may drop included resources)     |
 | `before_history`       | `HistoryEvent`    | a history is asked for (may raise)                  |
+
+Batch-level work, for what is cheaper done once for all the writes of a unit (a Bundle of a
+thousand Slots) than once per write — the per-resource hooks above still fire for each:
+
+| repository call        | what it does                                                    |
+|------------------------|-----------------------------------------------------------------|
+| `repo.defer(key, task)`| run `task` once, after every `before_commit`, before the commit;|
+|                        | register it from `after_write` (an entry that fails before      |
+|                        | writing must leave nothing behind); its writes defer in turn    |
+| `repo.stage_insert`,   | rows of a projection, written with the unit's next flush (one   |
+| `repo.stage_delete`    | statement per table); deletes run before inserts                |
+| `repo.closing`         | True while `finish()` runs the deferred work for the last time  |
+|                        | (a bulk load's `checkpoint()` runs it midway, closing False)    |
+| `repo.conn`            | the connection, every staged row written first: reads see all   |
+
+A version is *staged* when `after_write` fires: its rows reach the database with the next
+flush, which anything that runs SQL through `repo.conn` triggers; `event.stored.pk` is
+already its key.
 """
 
 from __future__ import annotations
@@ -40,6 +60,10 @@ class WriteEvent:
     resource: Resource | None  # None for a delete
     previous: Stored | None
     stored: Stored | None = None
+    # Set when the server itself makes this write inside a client's unit of work, as the
+    # consequence of a write the client was allowed (e.g. a booking marks its Slot busy):
+    # why, for the version's author; access checks do not ask for the caller's scopes.
+    server_made: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +113,9 @@ class Interceptor:
         return None
 
     def before_noop_write(self, repo: Repository, event: WriteEvent) -> None:
+        return None
+
+    def before_commit(self, repo: Repository) -> None:
         return None
 
     def conditional_criteria(self, event: ConditionalEvent) -> list[tuple[str, str]]:
