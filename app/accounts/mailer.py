@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from email.utils import formatdate, make_msgid
 from typing import Protocol
 
 from app.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Mailer(Protocol):
@@ -28,7 +31,8 @@ class SmtpMailer:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpMailer:
-        return cls(host=settings.smtp_host, port=settings.smtp_port, user=settings.smtp_user,
+        return cls(host=settings.smtp_host or cls.host, port=settings.smtp_port,
+                   user=settings.smtp_user,
                    password=settings.smtp_password, starttls=settings.smtp_starttls,
                    sender=settings.mail_from, timeout=settings.smtp_timeout_seconds)
 
@@ -46,6 +50,23 @@ class SmtpMailer:
             if self.user:
                 smtp.login(self.user, self.password or "")
             smtp.send_message(message)
+
+
+@dataclass(frozen=True)
+class LogMailer:
+    """Development without a relay: the mail is written to the log, not sent."""
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        log.warning("\n%s\nMail NOT sent (no SMTP_HOST; development profile) to %s\n"
+                    "Subject: %s\n\n%s%s", "-" * 78, to, subject, body, "-" * 78)
+
+
+def mailer_for(settings: Settings) -> Mailer | None:
+    """The relay of SMTP_HOST; without one, the log in development, else nothing (the
+    pages must then say that no mail can be sent)."""
+    if settings.smtp_host:
+        return SmtpMailer.from_settings(settings)
+    return LogMailer() if settings.development else None
 
 
 def password_reset_mail(name: str, link: str, ttl_minutes: int) -> tuple[str, str]:

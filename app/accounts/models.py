@@ -10,6 +10,9 @@ from typing import Any
 
 REGULATOR = "regulator"
 ROLES = (REGULATOR, "staff", "practitioner", "administrator")
+# Version of the terms of use (app/web/templates/cgu.html): bump it with the text, and
+# every account is asked to accept the new text at its next page.
+TERMS_VERSION = "2026-12"
 
 
 def utcnow() -> datetime:
@@ -46,6 +49,7 @@ class Account:
     created_at: datetime
     updated_at: datetime
     deactivated_at: datetime | None
+    terms_version: str | None = None  # of the terms accepted at terms_accepted_at
 
     @property
     def display_name(self) -> str:
@@ -53,7 +57,7 @@ class Account:
 
     @property
     def terms_pending(self) -> bool:
-        return self.terms_accepted_at is None
+        return self.terms_accepted_at is None or self.terms_version != TERMS_VERSION
 
     @classmethod
     def from_row(cls, row: Any) -> Account:
@@ -61,7 +65,8 @@ class Account:
         return cls(pk=row.pk, practitioner_id=row.practitioner_id, email=row.email,
                    family=row.family, given=row.given, role=row.role, active=bool(row.active),
                    terms_accepted_at=row.terms_accepted_at, created_at=row.created_at,
-                   updated_at=row.updated_at, deactivated_at=row.deactivated_at)
+                   updated_at=row.updated_at, deactivated_at=row.deactivated_at,
+                   terms_version=row.terms_version)
 
 
 @dataclass(frozen=True)
@@ -72,9 +77,10 @@ class UserSession:
     created_at: datetime
     last_seen_at: datetime
     revoked_at: datetime | None
+    id_token: str | None = None  # the SSO provider's, when the session came from SSO
 
     @classmethod
     def from_row(cls, row: Any) -> UserSession:
         return cls(pk=row.pk, account_pk=row.account_pk, from_sas=bool(row.from_sas),
                    created_at=row.created_at, last_seen_at=row.last_seen_at,
-                   revoked_at=row.revoked_at)
+                   revoked_at=row.revoked_at, id_token=row.id_token)

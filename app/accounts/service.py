@@ -3,8 +3,8 @@
 Regulator accounts follow their FHIR Practitioner (SAS INT_R02): the FHIR repository calls
 `sync_regulator` inside the write transaction, so the account and the resource commit or roll
 back together. Regulator *rights* need more than a logged-in account: a session that arrived
-from SAS (SSO with origin=sas, a later issue sets `user_sessions.from_sas`); see
-`has_regulator_rights`.
+through SAS's booking link (`origin=sas`, `user_sessions.from_sas`, set by the sign-in pages
+of app/web); see `has_regulator_rights`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import smtplib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.accounts.mailer import Mailer, password_reset_mail
 from app.accounts.models import (
     REGULATOR,
+    TERMS_VERSION,
     Account,
     UserSession,
     new_token,
@@ -29,6 +30,7 @@ from app.accounts.models import (
 )
 from app.accounts.practitioner import account_fields
 from app.auth.roles import Right, has_right
+from app.ops.meters import LOGINS
 from app.storage.schema import password_resets, user_accounts, user_sessions
 
 log = logging.getLogger(__name__)
@@ -131,19 +133,25 @@ def authenticate(conn: Connection, email: str, password: str) -> Account | None:
     rows = _active_rows_by_email(conn, email)
     if not rows or len(password) > MAX_PASSWORD_LENGTH:
         _burn_password_check(password[:MAX_PASSWORD_LENGTH])
+        LOGINS.labels("password", "refused").inc()
         return None
     for row in rows:
         if check_password_hash(row.password_hash, password):
+            LOGINS.labels("password", "accepted").inc()
             return Account.from_row(row)
+    LOGINS.labels("password", "refused").inc()
     return None
 
 
-def start_session(conn: Connection, account: Account, *, from_sas: bool = False) -> str:
-    """Open a web session; returns the token for the cookie (only its hash is stored)."""
+def start_session(conn: Connection, account: Account, *, from_sas: bool = False,
+                  id_token: str | None = None) -> str:
+    """Open a web session; returns the token for the cookie (only its hash is stored).
+    `from_sas`: the person arrived through SAS's booking link (origin=sas), the only way
+    to regulator rights; `id_token`: the SSO provider's, when signed in through it."""
     token, now = new_token(), utcnow()
     conn.execute(insert(user_sessions).values(
         token_hash=token_hash(token), account_pk=account.pk, from_sas=from_sas,
-        created_at=now, last_seen_at=now, revoked_at=None))
+        created_at=now, last_seen_at=now, revoked_at=None, id_token=id_token))
     return token
 
 
@@ -194,17 +202,20 @@ def revoke_sessions(conn: Connection, account_pk: int) -> None:
 
 def has_regulator_rights(account: Account, session: UserSession) -> bool:
     """Regulator rights (booking for a patient) exist only in a session that came from SAS
-    (see app/auth/roles.py). The SSO issue sets `from_sas` when a regulator arrives with
-    origin=sas; until then no session has these rights, whatever the account's role."""
+    (see app/auth/roles.py): the sign-in pages set `from_sas` when the regulator arrived
+    through the booking link with an allowed `origin`."""
     return account.role == REGULATOR and has_right(account, session, Right.BOOK_FOR_PATIENT)
 
 
-def accept_terms(conn: Connection, account: Account) -> Account:
-    """Record the first acceptance of our terms of use (later calls keep the first date)."""
+def accept_terms(conn: Connection, account: Account, version: str = TERMS_VERSION) -> Account:
+    """Record the acceptance of this version of our terms of use, with its date (accepting
+    the same version again keeps the first date)."""
     conn.execute(update(user_accounts)
                  .where(user_accounts.c.pk == account.pk,
-                        user_accounts.c.terms_accepted_at.is_(None))
-                 .values(terms_accepted_at=utcnow()))
+                        or_(user_accounts.c.terms_accepted_at.is_(None),
+                            user_accounts.c.terms_version.is_(None),
+                            user_accounts.c.terms_version != version))
+                 .values(terms_accepted_at=utcnow(), terms_version=version))
     return get_account(conn, account.pk) or account
 
 

@@ -1,7 +1,8 @@
 """French account pages: login, logout, forgotten password, reset, terms of use, account.
 
 Every request re-reads its session from the database (app/web/current.py), so a
-deactivation or a password reset ends open sessions on their next click.
+deactivation or a password reset ends open sessions on their next click. Single sign-on is
+in app/web/sso.py, the booking pages in app/web/agenda.py and app/web/appointments.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import (
-    Blueprint,
     Response,
     flash,
     redirect,
@@ -24,7 +24,8 @@ from flask.blueprints import BlueprintSetupState
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.accounts.mailer import SmtpMailer
+from app.accounts.mailer import LogMailer, mailer_for
+from app.accounts.models import TERMS_VERSION
 from app.accounts.service import (
     MIN_PASSWORD_LENGTH,
     InvalidResetToken,
@@ -32,17 +33,16 @@ from app.accounts.service import (
     accept_terms,
     authenticate,
     check_reset_token,
-    end_session,
     has_regulator_rights,
     request_password_reset,
     reset_password,
-    start_session,
 )
-from app.auth.roles import LABELS, rights
+from app.auth.roles import LABELS, Right, has_right, rights
+from app.auth.sso import provider_origins, sso_client
 from app.state import current_state, state_of
 from app.web import security
+from app.web.blueprint import web
 from app.web.current import (
-    SESSION_KEY,
     current_account,
     current_session,
     load_current,
@@ -50,17 +50,18 @@ from app.web.current import (
     safe_next,
     transaction,
 )
+from app.web.origin import origin_of
+from app.web.pages import error_page
+from app.web.signin import drop_session, sign_in, signed_out
+from app.web.sso import logout_at_provider
 
 log = logging.getLogger(__name__)
-
-web = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-                static_url_path="/web/static")
 
 ROLE_LABELS = {"regulator": "Régulateur", "staff": "Secrétariat",
                "practitioner": "Professionnel de santé", "administrator": "Administrateur"}
 BAD_LOGIN = "Adresse électronique ou mot de passe incorrect."
 # Pages a logged-in account may reach before accepting the terms of use.
-TERMS_EXEMPT = {"web.terms", "web.logout", "web.static"}
+TERMS_EXEMPT = {"web.terms", "web.logout", "web.static", "web.signed_out_page"}
 
 
 @web.record_once
@@ -70,8 +71,13 @@ def _configure(state: BlueprintSetupState) -> None:
 
 @web.context_processor
 def _template_globals() -> dict[str, Any]:
-    return {"csrf_token": security.csrf_token, "account": current_account(),
-            "role_labels": ROLE_LABELS}
+    settings = current_state().settings
+    account, user_session = current_account(), current_session()
+    can_book = bool(account and user_session
+                    and has_right(account, user_session, Right.BOOK_FOR_PATIENT))
+    return {"csrf_token": security.csrf_token, "account": account, "can_book": can_book,
+            "role_labels": ROLE_LABELS, "sso_name": settings.oidc_provider_name,
+            "development": settings.development}
 
 
 @web.before_request
@@ -79,7 +85,7 @@ def _guard() -> Any:
     if request.endpoint == "web.static":
         return None
     if request.method == "POST" and not security.csrf_ok():
-        return _error(400, "Le formulaire a expiré ou n'est pas valide. "
+        return error_page(400, "Le formulaire a expiré ou n'est pas valide. "
                            "Rechargez la page et recommencez.")
     if not load_current():
         flash("Votre session a pris fin. Veuillez vous reconnecter.")
@@ -91,30 +97,19 @@ def _guard() -> Any:
 
 @web.after_request
 def _headers(response: Response) -> Response:
-    return security.add_headers(response)
+    return security.add_headers(response, provider_origins())
 
 
 @web.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Any:
-    return _error(error.code or 500, "La page demandée n'est pas disponible.")
+    return error_page(error.code or 500, "La page demandée n'est pas disponible.")
 
 
 @web.errorhandler(OperationalError)
 @web.errorhandler(Exception)
 def _unexpected(error: Exception) -> Any:
     log.exception("Unhandled error on %s %s", request.method, request.path)
-    return _error(500, "Une erreur est survenue. Veuillez réessayer dans quelques instants.")
-
-
-def _error(status: int, message: str) -> tuple[str, int]:
-    return render_template("erreur.html", message=message, status=status), status
-
-
-def _open_session(token: str) -> None:
-    # A fresh cookie at login: nothing planted before authentication survives it.
-    session.clear()
-    session[SESSION_KEY] = token
-    security.renew_csrf_token()
+    return error_page(500, "Une erreur est survenue. Veuillez réessayer dans quelques instants.")
 
 
 @web.route("/connexion", methods=["GET", "POST"])
@@ -127,12 +122,14 @@ def login() -> Any:
         email = request.form.get("email", "")
         with transaction() as conn:
             account = authenticate(conn, email, request.form.get("password", ""))
-            token = start_session(conn, account) if account else None
-        if token is not None:
-            _open_session(token)
+        if account is not None:
+            # Arriving through SAS's booking link (its origin kept in `next`) opens the
+            # regulator rights with a password too ("flux v1").
+            sign_in(account, method="password", origin=origin_of(next_url))
             return redirect(next_url or url_for("web.account"))
         error = BAD_LOGIN  # same text for unknown, inactive and wrong password
-    return render_template("connexion.html", email=email, error=error, next_url=next_url)
+    return render_template("connexion.html", email=email, error=error, next_url=next_url,
+                           sso=sso_client() is not None, from_sas=origin_of(next_url))
 
 
 @web.route("/deconnexion", methods=["GET", "POST"])
@@ -140,10 +137,16 @@ def logout() -> Any:
     # GET only shows a button: logging out changes state, so it takes a CSRF-checked POST.
     if request.method == "GET":
         return render_template("deconnexion.html")
-    with transaction() as conn:
-        end_session(conn, session.get(SESSION_KEY))
-    session.clear()
+    user_session = current_session()
+    id_token = user_session.id_token if user_session else None
+    drop_session()
+    signed_out(current_account())
     security.renew_csrf_token()
+    if id_token:
+        # Signed in through the SSO provider: sign out there too (RP-initiated logout).
+        at_provider = logout_at_provider(id_token)
+        if at_provider is not None:
+            return at_provider
     flash("Vous êtes déconnecté.")
     return redirect(url_for("web.login"))
 
@@ -151,14 +154,20 @@ def logout() -> Any:
 @web.route("/mot-de-passe-oublie", methods=["GET", "POST"])
 def forgot_password() -> Any:
     settings = current_state().settings
+    mailer = mailer_for(settings)
     if request.method == "GET":
-        return render_template("mot_de_passe_oublie.html", sent=False)
+        return render_template("mot_de_passe_oublie.html", sent=False, relay=mailer)
+    if mailer is None:
+        # No relay: say so, never pretend a mail went out.
+        log.error("Password reset requested but SMTP_HOST is not set: no mail can be sent")
+        return render_template("mot_de_passe_oublie.html", sent=False, relay=None), 503
     with transaction() as conn:
-        request_password_reset(conn, request.form.get("email", ""),
-                               SmtpMailer.from_settings(settings), settings.public_web_url,
+        request_password_reset(conn, request.form.get("email", ""), mailer,
+                               settings.public_web_url,
                                ttl=timedelta(minutes=settings.password_reset_ttl_minutes))
     # Identical answer for every address: no way to learn who has an account.
-    return render_template("mot_de_passe_oublie.html", sent=True,
+    return render_template("mot_de_passe_oublie.html", sent=True, relay=mailer,
+                           logged=isinstance(mailer, LogMailer),
                            ttl_minutes=settings.password_reset_ttl_minutes)
 
 
@@ -200,9 +209,9 @@ def terms() -> Any:
         if account is None:
             return redirect(url_for("web.login", next=url_for("web.terms")))
         with transaction() as conn:
-            accept_terms(conn, account)
+            accept_terms(conn, account, TERMS_VERSION)
         return redirect(next_url or url_for("web.account"))
-    return render_template("cgu.html", next_url=next_url)
+    return render_template("cgu.html", next_url=next_url, version=TERMS_VERSION)
 
 
 @web.get("/compte")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Sequence
 
 from flask import Flask, Request, Response, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
@@ -73,14 +74,16 @@ def csrf_ok() -> bool:
         expected.encode(), given.encode())
 
 
-def add_headers(response: Response) -> Response:
+def add_headers(response: Response, form_targets: Sequence[str] = ()) -> Response:
     # Account pages are personal: never cached, never framed, and reset links (tokens in
-    # the URL) never leak through the Referer header.
+    # the URL) never leak through the Referer header. Forms post to us only, and may lead
+    # on (redirects count) to `form_targets`: the SSO provider (logout, sign-in).
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "no-referrer"
+    form_action = " ".join(["'self'", *form_targets])
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        f"default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; "
         "frame-ancestors 'none'; base-uri 'none'")
     return response
