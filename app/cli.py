@@ -8,18 +8,34 @@ from typing import Any
 
 import click
 import orjson
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 from app import create_app
-from app.fhir import transactions
+from app.fhir import bulk_load, transactions
+from app.ops.selftest.command import selftest_command
 from app.state import state_of
 from app.storage.migrate import upgrade
 
 
-@click.group(cls=FlaskGroup, create_app=lambda: create_app())
+def _create_app() -> Flask:
+    """The server's application, on the server's settings and checks (app/ops/startup.py)."""
+    from app.ops.startup import UnsafeSettings, process_settings
+
+    try:
+        settings = process_settings()
+    except (UnsafeSettings, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    return create_app(settings)
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app)
 def main() -> None:
     """SAS-ready FHIR agenda server."""
+
+
+# A client of a deployment, not of this configuration: no application to load.
+main.add_command(selftest_command)
 
 
 @main.command("migrate")
@@ -31,35 +47,17 @@ def migrate_command() -> None:
                "to date")
 
 
-def _bundles_from_file(path: Path) -> list[dict[str, Any]]:
-    """A Bundle file, a JSON array of resources, or NDJSON (one resource per line)."""
-    raw = path.read_bytes()
-    stripped = raw.lstrip()
-    if stripped.startswith(b"{") and path.suffix != ".ndjson":
-        document = orjson.loads(raw)
-        if document.get("resourceType") == "Bundle" and document.get("type") in {
-                "transaction", "batch"}:
-            return [document]
-        resources = [e["resource"] for e in document.get("entry", [])] if (
+def _bundle_from_file(path: Path) -> dict[str, Any]:
+    """A Bundle file, or a JSON array of resources (written as one transaction)."""
+    document = orjson.loads(path.read_bytes())
+    if isinstance(document, dict) and document.get("resourceType") == "Bundle" and (
+            document.get("type") in {"transaction", "batch"}):
+        return document
+    if isinstance(document, dict):
+        document = [e["resource"] for e in document.get("entry", [])] if (
             document.get("resourceType") == "Bundle") else [document]
-    elif stripped.startswith(b"["):
-        resources = orjson.loads(raw)
-    else:
-        resources = [orjson.loads(line) for line in raw.splitlines() if line.strip()]
-    return [as_transaction(resources)]
-
-
-def as_transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    """PUT each resource that has an id (idempotent), POST the others."""
-    entries = []
-    for resource in resources:
-        kind = resource["resourceType"]
-        if resource.get("id"):
-            request = {"method": "PUT", "url": f"{kind}/{resource['id']}"}
-        else:
-            request = {"method": "POST", "url": kind}
-        entries.append({"resource": resource, "request": request})
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return {"resourceType": "Bundle", "type": "transaction",
+            "entry": [bulk_load.entry_for(resource) for resource in document]}
 
 
 def _load(bundle: dict[str, Any]) -> int:
@@ -67,30 +65,98 @@ def _load(bundle: dict[str, Any]) -> int:
     return len(result.get("entry", []))
 
 
+def _is_ndjson(path: Path) -> bool:
+    """NDJSON: named so, or a first line that is a whole JSON object with more lines after."""
+    if path.suffix == ".ndjson":
+        return True
+    with path.open("rb") as file:
+        first = file.readline()
+    try:
+        return isinstance(orjson.loads(first), dict) and path.stat().st_size > len(first)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _load_ndjson(path: Path) -> None:
+    """One transaction per file, a progress bar on stderr, every rejected line reported."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(),
+               TextColumn("{task.fields[lines]} lines"))
+    with Progress(*columns, console=console, transient=True) as bar, path.open("rb") as file:
+        task = bar.add_task(path.name, total=path.stat().st_size, lines=0)
+
+        def advance(size: int) -> None:
+            bar.update(task, advance=size, lines=bar.tasks[task].fields["lines"] + 1)
+
+        report = bulk_load.load(state_of(current_app), file, "fhir-agenda cli",
+                                progress=advance)
+    if report.committed:
+        click.echo(f"{path}: {report.written} resources loaded")
+        return
+    for rejection in report.rejections:
+        click.echo(f"{path}: {rejection.describe()}", err=True)
+    raise click.ClickException(f"{path}: {len(report.rejections)} of {report.lines} lines "
+                               "rejected; nothing was loaded from this file")
+
+
 @main.command("load")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load_command(files: tuple[Path, ...]) -> None:
-    """Load Bundle, JSON-array or NDJSON files (all-or-nothing per file)."""
+    """Load NDJSON, Bundle or JSON-array files, each all-or-nothing. NDJSON (one resource
+    per line) is the bulk path: a progress bar, and every rejected line reported."""
     for path in files:
-        count = sum(_load(b) for b in _bundles_from_file(path))
-        click.echo(f"{path}: {count} entries loaded")
+        if _is_ndjson(path):
+            _load_ndjson(path)
+        else:
+            click.echo(f"{path}: {_load(_bundle_from_file(path))} entries loaded")
 
 
 @main.command("load-demo")
 @click.option("--days", default=7, show_default=True, help="Days of slots from today")
 def load_demo_command(days: int) -> None:
-    """Load the French demo dataset with slots for the coming days (idempotent)."""
-    from app.demo import build_demo_bundle
+    """Load the French demo dataset with slots for the coming days, and the demo
+    regulator account (idempotent)."""
+    from app.demo import build_demo_bundle, demo_regulators_bundle
 
-    count = _load(build_demo_bundle(date.today(), days=days))
+    # Slot.comment as the SAS answer gives it: this server's booking page.
+    page = state_of(current_app).settings.public_web_url + "/agenda/{schedule}?creneau={slot}"
+    count = _load(build_demo_bundle(date.today(), days=days, booking_url=page))
+    count += _load(demo_regulators_bundle())
     click.echo(f"Demo data loaded: {count} entries")
+
+
+@main.command("sas-link")
+@click.argument("schedule", default="demo-agenda-martin-pentes")
+@click.option("--origin", default="sas", show_default=True, help="What SAS appends")
+def sas_link_command(schedule: str, origin: str) -> None:
+    """Print the booking link SAS would open for the next free slot of SCHEDULE (its
+    Slot.comment in the SAS answer, `&origin=…` appended)."""
+    from datetime import timedelta
+
+    from app.clock import utc_now
+    from app.sas.agenda import published_agenda
+    from app.sas.aggregator import booking_url
+
+    state = state_of(current_app)
+    now = utc_now()
+    with state.reading() as repo:
+        agenda = published_agenda(repo, schedule, now,
+                                  now + timedelta(hours=state.settings.sas_max_window_hours))
+    if agenda is None or not agenda.slots:
+        raise click.ClickException(f"No free slot of Schedule/{schedule} is offered to SAS "
+                                   "in the next 72 hours (fhir-agenda load-demo?)")
+    click.echo(booking_url(state.settings.public_web_url, schedule, agenda.slots[0]["id"])
+               + f"&origin={origin}")
 
 
 @main.command("reindex")
 def reindex_command() -> None:
     """Rebuild the search indexes and the SAS projection from the stored resources."""
     from app.db import write_transaction
-    from app.sas import place_projection, slot_projection
+    from app.sas import cpts_projection, place_projection, slot_projection, sos_projection
     from app.storage.indexer import reindex_all
 
     state = state_of(current_app)
@@ -98,12 +164,16 @@ def reindex_command() -> None:
     with write_transaction(state.engine) as conn:
         count = reindex_all(conn, default_tz=settings.default_timezone,
                             local_base=settings.fhir_base_url)
+        # After the index (places read search_reference); SOS places before the slots,
+        # whose SOS shape depends on them.
+        sos = sos_projection.rebuild(conn, settings.fhir_base_url,
+                                     settings.local_identifier_system)
         slots = slot_projection.rebuild(conn, settings.default_timezone, settings.fhir_base_url)
-        # After the index: place resolution reads search_reference.
         published = place_projection.rebuild(conn, settings.fhir_base_url,
                                    settings.local_identifier_system)
-    click.echo(f"{count} resources reindexed, {slots} slots and {published} practice places "
-               "visible to SAS")
+        cpts = cpts_projection.rebuild(conn, settings.fhir_base_url)
+    click.echo(f"{count} resources reindexed, {slots} slots, {published} practice places, "
+               f"{cpts} CPTS offers and {sos} SOS Médecins places visible to SAS")
 
 
 @main.command("worker")

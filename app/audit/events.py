@@ -37,3 +37,19 @@ def audit_event(interaction: str, outcome: str, agent: str, address: str | None,
                                                "audit-entity-type", "code": "2"}}
                            for reference in entities]
     return event
+
+
+DICOM_SYSTEM = "http://dicom.nema.org/resources/ontology/DCM"
+LOGIN, LOGOUT = "110122", "110123"
+_AUTHENTICATION_DISPLAY = {LOGIN: "Login", LOGOUT: "Logout"}
+
+
+def authentication_event(subtype: str, outcome: str, agent: str, address: str | None,
+                         entities: list[str], description: str | None = None) -> dict[str, Any]:
+    """A sign-in or sign-out on the web pages (DICOM "User Authentication")."""
+    event = audit_event("login", outcome, agent, address, entities, description)
+    event["type"] = {"system": DICOM_SYSTEM, "code": "110114", "display": "User Authentication"}
+    event["subtype"] = [{"system": DICOM_SYSTEM, "code": subtype,
+                         "display": _AUTHENTICATION_DISPLAY[subtype]}]
+    event["action"] = "E"
+    return event

@@ -1,12 +1,16 @@
 """Where audit events are written.
 
 `AuditTrail` is the last interceptor. Changes are audited in the transaction of the change
-itself: a write that rolls back leaves no trace of success. Reads and searches that
-disclose patient or appointment data are audited through the read hooks, so a REST read, a
-Bundle entry's GET and a transaction's search all leave one: inside a write transaction
-(Bundles) in that transaction, after a read transaction in one of its own. Refused requests
-(401/403) are recorded by app/auth/refusals.py; invalid input changes nothing, audit
-included.
+itself: a write that rolls back leaves no trace of success. One AuditEvent per interaction
+(create, update, delete) of a unit of work names, as one entity each, every version that
+interaction stored (who: the agent; what: the versions; when: `recorded`, each version's
+own `lastUpdated`): a REST write leaves one event with one entity, a transaction Bundle of a
+thousand Slots one event with a thousand entities (at most `MAX_ENTITIES` per event).
+Reads and searches that disclose patient or appointment data are audited through the read
+hooks, so a REST read, a Bundle entry's GET and a transaction's search all leave one:
+inside a write transaction (Bundles) in that transaction, after a read transaction in one of
+its own. Refused requests (401/403) are recorded by app/auth/refusals.py; invalid input
+changes nothing, audit included.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app.audit.events import MINOR_FAILURE, SUCCESS, audit_event
+from app.audit.events import MINOR_FAILURE, SUCCESS, audit_event, authentication_event
 from app.config import Settings
 from app.db import write_transaction
 from app.state import AppState
@@ -25,6 +29,8 @@ from app.storage.repository import Repository, Stored
 
 AUDITED_READS = frozenset({"Patient", "Appointment"})
 INTERACTIONS = {"POST": "create", "PUT": "update", "DELETE": "delete"}
+MAX_ENTITIES = 1000  # per AuditEvent: a bulk load leaves one event per thousand versions
+CHANGES = "audit:changes"
 
 
 def disclosed(shown: list[Stored]) -> list[str]:
@@ -41,8 +47,9 @@ class AuditTrail(Interceptor):
             INTERACTIONS.get(event.method, "update"))
         what = (f"{event.resource_type}/{event.resource_id}/_history/"
                 f"{event.stored.version}")
-        repo.create("AuditEvent", audit_event(
-            interaction, SUCCESS, repo.author or "unknown", repo.client_address, [what]))
+        changes: dict[str, list[tuple[str, str | None]]] = repo.memo(CHANGES, dict)
+        changes.setdefault(interaction, []).append((what, event.server_made))
+        repo.defer(CHANGES, lambda: _record_changes(repo, changes))
 
     def after_read(self, repo: Repository, event: ReadEvent) -> None:
         self._disclosure(repo, "read", disclosed([event.stored]))
@@ -66,11 +73,28 @@ class AuditTrail(Interceptor):
                                                      address, event))
 
 
+def _record_changes(repo: Repository, changes: dict[str, list[tuple[str, str | None]]]) -> None:
+    """One AuditEvent per interaction, one entity per version (a write the server made on
+    the caller's behalf, e.g. a booking rule's, says so in its entity's description)."""
+    collected = dict(changes)
+    changes.clear()
+    for interaction, versions in collected.items():
+        for start in range(0, len(versions), MAX_ENTITIES):
+            chunk = versions[start:start + MAX_ENTITIES]
+            event = audit_event(interaction, SUCCESS, repo.author or "unknown",
+                                repo.client_address, [what for what, _ in chunk])
+            for entity, (_, why) in zip(event["entity"], chunk, strict=True):
+                if why:
+                    entity["description"] = why
+            repo.create("AuditEvent", event)
+
+
 def _store(engine: Engine, settings: Settings, interceptors: Sequence[Interceptor],
            author: str | None, address: str | None, event: dict[str, Any]) -> None:
     with write_transaction(engine) as conn:
-        Repository(conn, settings, interceptors, author,
-                   client_address=address).create("AuditEvent", event)
+        repo = Repository(conn, settings, interceptors, author, client_address=address)
+        repo.create("AuditEvent", event)
+        repo.finish()
 
 
 def record(state: AppState, interaction: str, agent: str, address: str | None,
@@ -79,3 +103,13 @@ def record(state: AppState, interaction: str, agent: str, address: str | None,
         repo.create("AuditEvent", audit_event(
             interaction, MINOR_FAILURE if failed else SUCCESS, agent, address, entities,
             failed))
+
+
+def record_authentication(state: AppState, subtype: str, agent: str, address: str | None,
+                          entities: list[str], *, failed: str | None = None,
+                          description: str | None = None) -> None:
+    """A sign-in (refused when `failed` says why) or sign-out on the web pages."""
+    with state.writing(agent, address) as repo:
+        repo.create("AuditEvent", authentication_event(
+            subtype, MINOR_FAILURE if failed else SUCCESS, agent, address, entities,
+            failed or description))

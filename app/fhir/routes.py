@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 
 from app.auth import refusals
 from app.auth.gate import caller_label, principal_of_request
-from app.fhir import capability, interactions, transactions, validate
+from app.fhir import bulk_load, capability, interactions, transactions, validate
 from app.fhir.interactions import FhirRequest, FhirResult
 from app.fhir.negotiation import (
     FORM_TYPE,
@@ -105,12 +105,25 @@ def metadata() -> Response:
 @fhir.post("")
 @fhir.post("/")
 def bundle() -> Response:
+    if request.mimetype in bulk_load.NDJSON_TYPES:
+        return _bulk_load()
     req = _build_request(with_body=True)
     assert req.body is not None
     prefer = _prefer("return") or "minimal"
     result = transactions.process(current_state(), req.body, prefer, client_description(),
                                   request.remote_addr)
     return _respond(FhirResult(200, result))
+
+
+def _bulk_load() -> Response:
+    """NDJSON: one resource per line, read as it arrives, one transaction for the body."""
+    state = current_state()
+    media_type = response_type(request)
+    request.max_content_length = state.settings.max_bulk_request_bytes
+    report = bulk_load.load(state, request.stream, client_description(), request.remote_addr)
+    if report.lines == 0:
+        raise BadRequest("The NDJSON body holds no resource", code="required")
+    return fhir_response(report.outcome(), report.status, media_type, wants_pretty(request))
 
 
 @fhir.get("/_history")

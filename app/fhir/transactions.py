@@ -3,7 +3,14 @@
 A transaction is all-or-nothing: every entry runs on one Repository inside one database
 transaction, in the order the specification requires (DELETE, POST, PUT, GET); references
 to `urn:uuid:` fullUrls are rewritten to the ids resolved before anything is written.
-A batch runs each entry in a transaction of its own and reports each outcome.
+A batch reports each entry's outcome on its own: its entries run together in one database
+transaction when none of them fails after writing (the common case), else each in a
+transaction of its own, as if they had been sent one by one.
+
+Either way the entries go through the same interactions as REST calls, on one Repository
+that writes set-based (app/storage/repository.py): the resources a Bundle updates or
+deletes are read and locked in one statement up front, and its rows reach the database in
+one statement per table.
 """
 
 from __future__ import annotations
@@ -12,13 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import DBAPIError
+
 from app.clock import format_instant
 from app.fhir import interactions
 from app.fhir.interactions import FhirRequest, FhirResult, parse_query_string
 from app.outcome import BadRequest, FhirError, Issue, PreconditionFailed, information
+from app.search.registry import SUPPORTED_TYPES
 from app.state import AppState
 from app.storage.repository import Repository, Stored, new_id
-from app.validation.interceptor import run_deferred_checks
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
@@ -37,7 +46,7 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _parse_entry(index: int, raw: Any, base: str, prefer: str) -> Entry:
+def parse_entry(index: int, raw: Any, base: str, prefer: str) -> Entry:
     if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
         raise BadRequest(f"Bundle.entry[{index}] has no request",
                          expression=[f"Bundle.entry[{index}].request"])
@@ -188,7 +197,7 @@ def _entries(bundle: dict[str, Any], base: str, prefer: str) -> list[Entry]:
     raw_entries = bundle.get("entry") or []
     if not isinstance(raw_entries, list):
         raise BadRequest("Bundle.entry must be an array", expression=["Bundle.entry"])
-    return [_parse_entry(i, raw, base, prefer) for i, raw in enumerate(raw_entries)]
+    return [parse_entry(i, raw, base, prefer) for i, raw in enumerate(raw_entries)]
 
 
 def transaction(state: AppState, bundle: dict[str, Any], prefer: str,
@@ -196,11 +205,11 @@ def transaction(state: AppState, bundle: dict[str, Any], prefer: str,
     base = state.settings.fhir_base_url
     entries = _entries(bundle, base, prefer)
     with state.writing(author, address) as repo:
-        repo.deferred_checks = []
         mapping = _resolve_targets(repo, entries)
         for entry in entries:
             if entry.request.body is not None:
                 entry.request.body = rewrite_references(entry.request.body, mapping)
+        repo.prefetch(targets(entries))
         for entry in sorted(entries, key=lambda e: (ORDER[e.method], e.index)):
             try:
                 entry.result = execute(repo, entry, base)
@@ -208,29 +217,89 @@ def transaction(state: AppState, bundle: dict[str, Any], prefer: str,
                 error.issues[0].diagnostics = (f"Bundle.entry[{entry.index}]: "
                                                f"{error.issues[0].diagnostics}")
                 raise
-        run_deferred_checks(repo)
     return {"resourceType": "Bundle", "type": "transaction-response",
             "entry": [_response(e, e.result) for e in entries if e.result is not None]}
 
 
+def targets(entries: list[Entry]) -> list[tuple[str, str]]:
+    """The existing resources these entries may update or delete (to lock them at once)."""
+    found = []
+    for entry in entries:
+        resource_id = entry.resolved_id or entry.request.resource_id
+        if entry.method in {"PUT", "DELETE"} and entry.request.resource_type and resource_id:
+            found.append((entry.request.resource_type, resource_id))
+    return found
+
+
+class _Separately(Exception):
+    """A batch entry failed after writing: the batch runs again entry by entry."""
+
+
 def batch(state: AppState, bundle: dict[str, Any], prefer: str,
           author: str | None = None, address: str | None = None) -> dict[str, Any]:
-    base = state.settings.fhir_base_url
-    responses: list[dict[str, Any]] = []
     raw_entries = bundle.get("entry") or []
     if not isinstance(raw_entries, list):
         raise BadRequest("Bundle.entry must be an array", expression=["Bundle.entry"])
-    for index, raw in enumerate(raw_entries):
-        try:
-            entry = _parse_entry(index, raw, base, prefer)
-            with state.writing(author, address) as repo:
-                if entry.method == "POST" and entry.request.if_none_exist:
-                    _resolve_targets(repo, [entry])
-                entry.result = execute(repo, entry, base)
-            responses.append(_response(entry, entry.result))
-        except FhirError as error:
-            responses.append(_error_response(error))
+    try:
+        responses = _batch_together(state, raw_entries, prefer, author, address)
+    except (_Separately, FhirError, DBAPIError):
+        # Something failed that only a unit of its own can tell apart (a write that broke
+        # a rule at commit, a conflict with a concurrent request): nothing was kept, and
+        # each entry now runs alone and answers for itself.
+        responses = [_batch_entry(state, index, raw, prefer, author, address)
+                     for index, raw in enumerate(raw_entries)]
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def _batch_together(state: AppState, raw_entries: list[Any], prefer: str,
+                    author: str | None, address: str | None) -> list[dict[str, Any]]:
+    """Every entry in one unit of work; an entry that fails before writing anything
+    answers its error and the others go on."""
+    base = state.settings.fhir_base_url
+    responses: list[dict[str, Any]] = []
+    with state.writing(author, address) as repo:
+        parsed: list[Entry | FhirError] = []
+        for index, raw in enumerate(raw_entries):
+            try:
+                parsed.append(parse_entry(index, raw, base, prefer))
+            except FhirError as error:
+                parsed.append(error)
+        repo.prefetch(targets([e for e in parsed if isinstance(e, Entry)
+                                and e.request.resource_type in SUPPORTED_TYPES]))
+        for entry in parsed:
+            if isinstance(entry, FhirError):
+                responses.append(_error_response(entry))
+                continue
+            written = repo.written
+            try:
+                _run_batch_entry(repo, entry, base)
+            except FhirError as error:
+                if repo.written != written:
+                    raise _Separately from error
+                responses.append(_error_response(error))
+                continue
+            responses.append(_response(entry, entry.result))
+    return responses
+
+
+def _batch_entry(state: AppState, index: int, raw: Any, prefer: str, author: str | None,
+                 address: str | None) -> dict[str, Any]:
+    """One batch entry in a unit of work of its own."""
+    base = state.settings.fhir_base_url
+    try:
+        entry = parse_entry(index, raw, base, prefer)
+        with state.writing(author, address) as repo:
+            _run_batch_entry(repo, entry, base)
+    except FhirError as error:
+        return _error_response(error)
+    assert entry.result is not None
+    return _response(entry, entry.result)
+
+
+def _run_batch_entry(repo: Repository, entry: Entry, base: str) -> None:
+    if entry.method == "POST" and entry.request.if_none_exist:
+        _resolve_targets(repo, [entry])
+    entry.result = execute(repo, entry, base)
 
 
 def process(state: AppState, bundle: dict[str, Any], prefer: str,

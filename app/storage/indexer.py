@@ -50,11 +50,12 @@ def write(conn: Connection, res_pk: int, rows: dict[str, list[dict[str, Any]]]) 
 
 
 def reindex_all(conn: Connection, *, default_tz: str, local_base: str,
-                batch_size: int = 2000, types: tuple[str, ...] | None = None) -> int:
+                batch_size: int = 2000, types: tuple[str, ...] | None = None,
+                content_like: tuple[str, ...] = ()) -> int:
     """Rebuild every index row from the stored resources (after the registry changed), or
-    only those of some resource types."""
+    only those of some resource types (and whose JSON matches one of `content_like`)."""
     count = 0
-    for batch in scan(conn, types, batch_size):
+    for batch in scan(conn, types, batch_size, content_like):
         for row in batch:
             clear(conn, row.pk)
             write(conn, row.pk, index_rows(row.resource_type, orjson.loads(row.content),

@@ -3,26 +3,36 @@
 Every method runs inside the caller's transaction (one `Connection`), so that a single
 interaction, a whole transaction Bundle, and anything hooked in through interceptors
 (validation, audit, notifications) commit or roll back together.
+
+A Repository is one unit of work, and writes like one: each version stored is *staged*
+(app/storage/staging.py: its `resources` and `resource_versions` rows, the index rows that
+changed, the projection rows interceptors stage) and reaches the database in one statement
+per table when anything next runs SQL (`conn` flushes first), or when the unit finishes.
+A single write and a Bundle of a thousand take the same path; the Bundle just flushes once.
+Resources the unit locked or wrote are kept (`prefetch`, `find`), so a Bundle reads its
+targets in one statement and never again.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.clock import format_instant, utc_now
 from app.config import Settings
 from app.outcome import Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
-from app.storage import indexer
+from app.storage import bulk, indexer
 from app.storage.hooks import Interceptor, WriteEvent
-from app.storage.schema import resource_versions, resources
+from app.storage.references import chunks
+from app.storage.schema import INDEX_TABLES, resource_versions, resources
+from app.storage.staging import Staging
 
 __all__ = ["Interceptor", "Repository", "Stored", "WriteEvent", "new_id"]
 T = TypeVar("T")
@@ -61,7 +71,7 @@ class Repository:
                  interceptors: Sequence[Interceptor] = (), author: str | None = None, *,
                  writable: bool = True, client_address: str | None = None,
                  search_variants: Sequence[Any] = ()) -> None:
-        self.conn = conn
+        self._conn = conn
         self.settings = settings
         self.interceptors = interceptors
         self.author = author  # recorded on every version this repository writes
@@ -72,10 +82,26 @@ class Repository:
         self.after_transaction: list[Callable[[], None]] = []
         # Searches answered in a shape of their own (app/search/variants.py).
         self.search_variants = search_variants
-        # Inside a transaction Bundle, references may point at entries written later:
-        # their checks wait here until every entry is written.
-        self.deferred_checks: list[tuple[str, dict[str, Any]]] | None = None
         self._memo: dict[str, Any] = {}
+        self.written = 0  # versions stored by this unit so far
+        self.closing = False  # finish() runs: deferred work is the unit's last
+        self._staged = Staging()
+        # (type, id) → the current version (None: absent), for resources this unit locked
+        # or wrote: nobody else can change them before it ends.
+        self._known: dict[tuple[str, str], Stored | None] = {}
+        self._deferred: dict[Hashable, Callable[[], None]] = {}
+        self._free_pks: list[int] = []
+        self._given_pks = 0
+        self._last_pk: int | None = None
+        self._listening = False
+
+    @property
+    def conn(self) -> Connection:
+        """The unit's connection, with everything staged so far written: whatever runs SQL
+        on it (a search, an interceptor's query) sees every write of the unit."""
+        if self._staged:
+            self.flush()
+        return self._conn
 
     def memo(self, key: str, build: Callable[[], T]) -> T:
         """A value computed once per unit of work (e.g. a caller's compartment), so that
@@ -87,12 +113,36 @@ class Repository:
     # -- reads ---------------------------------------------------------------------------
 
     def find(self, resource_type: str, resource_id: str, *, lock: bool = False) -> Stored | None:
+        key = (resource_type, resource_id)
+        if key in self._known:
+            return self._known[key]
         query = select(resources).where(resources.c.res_type == resource_type,
                                         resources.c.res_id == resource_id)
         if lock:
             query = query.with_for_update()
         row = self.conn.execute(query).first()
-        return stored_from_row(row) if row else None
+        found = stored_from_row(row) if row else None
+        if lock:
+            self._known[key] = found
+        return found
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Lock and keep the current version of these resources (absent ones too) in one
+        statement per type, so that the writes of a Bundle read none of them again."""
+        by_type: dict[str, list[str]] = {}
+        for resource_type, resource_id in keys:
+            if (resource_type, resource_id) not in self._known:
+                by_type.setdefault(resource_type, []).append(resource_id)
+        for resource_type, ids in by_type.items():
+            for chunk in chunks(set(ids)):
+                for resource_id in chunk:
+                    self._known[(resource_type, resource_id)] = None
+                rows = self.conn.execute(
+                    select(resources).where(resources.c.res_type == resource_type,
+                                            resources.c.res_id.in_(chunk))
+                    .order_by(resources.c.res_id).with_for_update())
+                for row in rows:
+                    self._known[(resource_type, row.res_id)] = stored_from_row(row)
 
     def read(self, resource_type: str, resource_id: str) -> Stored:
         found = self.find(resource_type, resource_id)
@@ -118,11 +168,34 @@ class Repository:
         return stored
 
     def exists(self, resource_type: str, resource_id: str) -> bool:
+        key = (resource_type, resource_id)
+        if key in self._known:
+            known = self._known[key]
+            return known is not None and not known.deleted
         return self.conn.execute(
             select(resources.c.pk).where(resources.c.res_type == resource_type,
                                          resources.c.res_id == resource_id,
                                          resources.c.deleted.is_(False))
         ).first() is not None
+
+    def existing(self, resource_type: str, resource_ids: Iterable[str]) -> set[str]:
+        """Those of these ids that name a live resource (one query per thousand ids)."""
+        found: set[str] = set()
+        unknown: list[str] = []
+        for resource_id in set(resource_ids):
+            key = (resource_type, resource_id)
+            if key in self._known:
+                known = self._known[key]
+                if known is not None and not known.deleted:
+                    found.add(resource_id)
+            else:
+                unknown.append(resource_id)
+        for chunk in chunks(unknown):
+            found.update(self.conn.execute(
+                select(resources.c.res_id).where(resources.c.res_type == resource_type,
+                                                 resources.c.res_id.in_(chunk),
+                                                 resources.c.deleted.is_(False))).scalars())
+        return found
 
     def history(self, resource_type: str | None = None, resource_id: str | None = None, *,
                 since: datetime | None = None, count: int = 50, offset: int = 0,
@@ -157,8 +230,10 @@ class Repository:
         return self._write(event)
 
     def update(self, resource_type: str, resource_id: str, resource: dict[str, Any], *,
-               if_match: int | None = None) -> tuple[Stored, bool]:
-        """Update (or create with a client-chosen id). Returns (stored, created)."""
+               if_match: int | None = None,
+               server_made: str | None = None) -> tuple[Stored, bool]:
+        """Update (or create with a client-chosen id). Returns (stored, created).
+        `server_made`: why the server makes this write itself (see WriteEvent)."""
         previous = self.find(resource_type, resource_id, lock=True)
         if if_match is not None:
             current = previous.version if previous and not previous.deleted else None
@@ -168,7 +243,8 @@ class Repository:
                     f"{current if current is not None else '(none)'} of "
                     f"{resource_type}/{resource_id}")
         created = previous is None or previous.deleted
-        event = WriteEvent("PUT", resource_type, resource_id, resource, previous)
+        event = WriteEvent("PUT", resource_type, resource_id, resource, previous,
+                           server_made=server_made)
         if previous is not None and not previous.deleted and _same_content(previous, resource):
             # No-op update: no new version, like HAPI; but a caller without the right to
             # write must still be refused, so the access check sees it.
@@ -184,6 +260,80 @@ class Repository:
             return None
         return self._write(WriteEvent("DELETE", resource_type, resource_id, None, previous))
 
+    def finish(self) -> None:
+        """The unit of work has written everything: the interceptors' last word before it
+        commits (AppState.writing calls it), the work they deferred, then the last rows."""
+        for interceptor in self.interceptors:
+            interceptor.before_commit(self)
+        self.closing = True
+        self._run_deferred()
+        self.flush()
+
+    def checkpoint(self) -> None:
+        """Midway through a long unit (a bulk load): do the deferred work so far, write
+        everything staged and forget the resources kept, so that memory stays bounded.
+        Deferred tasks see `closing` False: what may still be resolved later (a reference
+        to a resource further in the file) waits for the end."""
+        self._run_deferred()
+        self.flush()
+        self._known.clear()
+
+    def _run_deferred(self) -> None:
+        while self._deferred:
+            # Deferred work may write, and those writes defer work of their own: rounds.
+            work, self._deferred = self._deferred, {}
+            for task in work.values():
+                task()
+
+    def defer(self, key: Hashable, task: Callable[[], None]) -> None:
+        """Run `task` once before the unit commits, after every `before_commit`: work an
+        interceptor collects write by write (in `after_write`) and does for all of them at
+        once, set-based. A task deferred again under the same key before it ran is kept
+        once."""
+        self._deferred.setdefault(key, task)
+
+    def stage_insert(self, table: Table, row: dict[str, Any]) -> None:
+        """Insert `row` with the unit's next flush (interceptors' projection rows)."""
+        self._stage().insert(table, row)
+
+    def stage_delete(self, table: Table, column: str, value: Any) -> None:
+        """Delete the rows whose `column` is `value` with the next flush, before its inserts."""
+        self._stage().delete(table, column, value)
+
+    def flush(self) -> None:
+        """Write everything staged: one statement per table."""
+        if not self._staged:
+            return
+        staged, self._staged = self._staged, Staging()
+        try:
+            staged.flush(self._conn)
+        except IntegrityError as exc:
+            raise Conflict("A resource of this request was changed by a concurrent request; "
+                           "retry") from exc
+
+    def _stage(self) -> Staging:
+        if not self._listening:
+            # Rows staged must not be lost by a caller that commits without finish().
+            event.listen(self._conn, "commit", self._flush_at_commit)
+            self._listening = True
+        return self._staged
+
+    def _flush_at_commit(self, _conn: Connection) -> None:
+        if self._deferred:
+            raise RuntimeError("a unit of work with deferred work commits without finish()")
+        self.flush()
+
+    def _new_pk(self) -> int:
+        if not self._free_pks:
+            # A few at a time for one write, more as a Bundle goes on: one round trip each.
+            count = min(1024, max(4, 2 * self._given_pks))
+            self._free_pks = bulk.allocate_pks(self._conn, resources, count, self._last_pk)
+            self._free_pks.reverse()
+            self._given_pks += count
+        pk = self._free_pks.pop()
+        self._last_pk = pk
+        return pk
+
     def _write(self, event: WriteEvent) -> Stored:
         now = utc_now()
         previous = event.previous
@@ -192,38 +342,57 @@ class Repository:
             event.resource = _with_server_meta(event, version, now)
         for interceptor in self.interceptors:
             interceptor.before_write(self, event)
+        key = (event.resource_type, event.resource_id)
+        if key in self._staged.keys:
+            self.flush()  # written twice in this unit: one staged version per flush
         content = orjson.dumps(event.resource).decode() if event.resource is not None else None
         deleted = event.resource is None
+        pk = previous.pk if previous else self._new_pk()
         values = {"version": version, "last_updated": now, "deleted": deleted,
                   "content": content}
-        try:
-            with self.conn.begin_nested():
-                if previous is None:
-                    pk = self.conn.execute(
-                        insert(resources).values(res_type=event.resource_type,
-                                                 res_id=event.resource_id, **values)
-                        .returning(resources.c.pk)).scalar_one()
-                else:
-                    pk = previous.pk
-                    self.conn.execute(update(resources).where(resources.c.pk == pk)
-                                      .values(**values))
-                self.conn.execute(insert(resource_versions).values(
-                    res_pk=pk, res_type=event.resource_type, res_id=event.resource_id,
-                    method=event.method, author=self.author, **values))
-        except IntegrityError as exc:
-            raise Conflict(f"{event.resource_type}/{event.resource_id} was changed by a "
-                           "concurrent request; retry") from exc
-        indexer.clear(self.conn, pk)
-        if event.resource is not None:
-            indexer.write(self.conn, pk, indexer.index_rows(
-                event.resource_type, event.resource,
-                default_tz=self.settings.default_timezone,
-                local_base=self.settings.fhir_base_url))
+        staged = self._stage()
+        staged.resource(key, {"pk": pk, **({} if previous else {
+            "res_type": event.resource_type, "res_id": event.resource_id}), **values},
+            new=previous is None)
+        staged.insert(resource_versions, {
+            "res_pk": pk, "res_type": event.resource_type, "res_id": event.resource_id,
+            "method": event.method, "author": _author(self.author, event), **values})
+        self._stage_index(pk, event)
         event.stored = Stored(pk, event.resource_type, event.resource_id, version, now,
                               deleted, content)
+        self._known[key] = event.stored
+        self.written += 1
         for interceptor in self.interceptors:
             interceptor.after_write(self, event)
         return event.stored
+
+    def _stage_index(self, pk: int, event: WriteEvent) -> None:
+        """The index rows of the new version, in the tables where they changed."""
+        new = self._index_rows(event.resource_type, event.resource)
+        previous = event.previous
+        old = self._index_rows(event.resource_type, None if previous is None or previous.deleted
+                               else previous.as_dict())
+        for name, table in INDEX_TABLES.items():
+            if new[name] == old[name]:
+                continue
+            if old[name]:
+                self._staged.delete(table, "res_pk", pk)
+            for row in new[name]:
+                self._staged.insert(table, {**row, "res_pk": pk})
+
+    def _index_rows(self, resource_type: str,
+                    resource: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+        if resource is None:
+            return {name: [] for name in INDEX_TABLES}
+        return indexer.index_rows(resource_type, resource,
+                                  default_tz=self.settings.default_timezone,
+                                  local_base=self.settings.fhir_base_url)
+
+
+def _author(author: str | None, event: WriteEvent) -> str | None:
+    if event.server_made is None:
+        return author
+    return f"{event.server_made}, on behalf of {author or 'unknown'}"[:512]  # the column's size
 
 
 def _with_server_meta(event: WriteEvent, version: int, now: datetime) -> dict[str, Any]:

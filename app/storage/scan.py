@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from sqlalchemy import Connection, select, true
+from sqlalchemy import Connection, or_, select, true
 
 from app.storage.schema import resources
 
@@ -19,10 +19,13 @@ class Row(NamedTuple):
 
 
 def scan(conn: Connection, types: tuple[str, ...] | None = None,
-         batch_size: int = 2000) -> Iterator[list[Row]]:
-    """Batches of live resources (of some types, or all), by increasing pk; a batch is read
-    only when the previous one has been handled, so writes made meanwhile are safe."""
+         batch_size: int = 2000, content_like: tuple[str, ...] = ()) -> Iterator[list[Row]]:
+    """Batches of live resources (of some types, or all; with `content_like`, only those
+    whose JSON matches one of these LIKE patterns), by increasing pk; a batch is read only
+    when the previous one has been handled, so writes made meanwhile are safe."""
     wanted = resources.c.res_type.in_(types) if types is not None else true()
+    if content_like:
+        wanted = wanted & or_(*(resources.c.content.like(p) for p in content_like))
     last_pk = 0
     while True:
         rows = conn.execute(

@@ -132,6 +132,12 @@ sas_slot = Table(
     Column("schedule_id", String(64), nullable=False),
     Column("start", DateTime, nullable=False),  # UTC, naive
     Column("fragment", Text, nullable=False),
+    # JSON array of the HealthcareServices (CPTS offers) the slot is shared with, when it
+    # carries the CPTS label (app/sas/cpts.py); the CPTS answer publishes them.
+    Column("cpts", Text, nullable=True),
+    # The slot shaped for the SOS Médecins offer (sas-sos-slot-aggregator JSON, without
+    # `comment`), when its Schedule is an SOS place (`sas_sos_place`) and SOS may see it.
+    Column("sos", Text, nullable=True),
     Index("ix_sas_slot_schedule_start", "schedule_id", "start"),
 )
 
@@ -154,6 +160,8 @@ user_accounts = Table(
     Column("password_hash", String(255), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("terms_accepted_at", DateTime, nullable=True),  # UTC, naive
+    # The version of the terms of use accepted then: a new version asks again.
+    Column("terms_version", String(32), nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("deactivated_at", DateTime, nullable=True),
@@ -173,6 +181,9 @@ user_sessions = Table(
     Column("created_at", DateTime, nullable=False),
     Column("last_seen_at", DateTime, nullable=False),
     Column("revoked_at", DateTime, nullable=True),
+    # The SSO provider's ID token of a single sign-on session: the `id_token_hint` of the
+    # logout at the provider (kept here, not in the size-limited cookie).
+    Column("id_token", Text, nullable=True),
     UniqueConstraint("token_hash", name="uq_user_sessions_token_hash"),
     Index("ix_user_sessions_account", "account_pk"),
 )
@@ -189,6 +200,21 @@ password_resets = Table(
     Column("used_at", DateTime, nullable=True),  # also set when revoked unused
     UniqueConstraint("token_hash", name="uq_password_resets_token_hash"),
     Index("ix_password_resets_account", "account_pk"),
+)
+
+# Appointments booked on our pages, and by whom: a regulator's list of the appointments he
+# booked (the Appointment itself may later be changed by anyone through the FHIR API).
+web_bookings = Table(
+    "web_bookings",
+    metadata,
+    Column("pk", PrimaryKeyInt, primary_key=True, autoincrement=True),
+    Column("account_pk", PrimaryKeyInt, ForeignKey("user_accounts.pk", ondelete="CASCADE"),
+           nullable=False),
+    Column("appointment_id", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),  # UTC, naive
+    UniqueConstraint("appointment_id", name="uq_web_bookings_appointment"),
+    Index("ix_web_bookings_account", "account_pk", "created_at"),
 )
 
 # -- notifications ---------------------------------------------------------------------------
@@ -253,6 +279,36 @@ sas_place = Table(
     Index("ix_sas_place_organization", "organization_id"),
 )
 
+# The CPTS offers slots may be shared with: one row per publishable HealthcareService (its
+# Organization a CPTS with a FINESS), both shaped for the CPTS aggregator profiles.
+sas_cpts = Table(
+    "sas_cpts",
+    metadata,
+    Column("healthcareservice_id", String(64), primary_key=True),
+    Column("organization_id", String(64), nullable=False),
+    Column("healthcareservice", Text, nullable=False),  # JSON, sas-cpts-healthcareservice-…
+    Column("organization", Text, nullable=False),  # JSON, sas-cpts-organization-aggregator
+    Index("ix_sas_cpts_organization", "organization_id"),
+)
+
+# The fixed consultation places of SOS Médecins associations: one row per Schedule and
+# prefixed SIRET of the association (a Location of the Schedule, managed by it), with the
+# Schedule, Location and Organization shaped for the SOS aggregator profiles.
+sas_sos_place = Table(
+    "sas_sos_place",
+    metadata,
+    Column("schedule_id", String(64), primary_key=True),
+    Column("siret", String(64), primary_key=True),  # prefixed: 3 + 14 digits
+    Column("location_id", String(64), nullable=False),
+    Column("organization_id", String(64), nullable=False),
+    Column("schedule", Text, nullable=False),  # JSON, sas-sos-schedule-aggregator
+    Column("location", Text, nullable=False),  # JSON, sas-sos-location-aggregator
+    Column("organization", Text, nullable=False),  # JSON, sas-sos-organization-aggregator
+    Index("ix_sas_sos_place_siret", "siret"),
+    Index("ix_sas_sos_place_location", "location_id"),
+    Index("ix_sas_sos_place_organization", "organization_id"),
+)
+
 # -- OAuth 2 clients -------------------------------------------------------------------------
 # Third-party agendas of the built-in client-credentials endpoint, and the agendas a client
 # (of that endpoint or of an external authorisation server) is restricted to.
@@ -268,4 +324,26 @@ oauth_clients = Table(
     Column("organizations", Text, nullable=False, default=""),
     Column("created_at", DateTime, nullable=False),  # UTC, naive
     Column("disabled_at", DateTime, nullable=True),
+)
+
+# -- operations (app/ops) ---------------------------------------------------------------------
+# One row per delivery worker process, refreshed every few seconds: /readyz reads the newest.
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("worker", String(160), primary_key=True),  # host:pid
+    Column("started_at", DateTime, nullable=False),  # UTC, naive
+    Column("beat_at", DateTime, nullable=False),
+    Index("ix_worker_heartbeats_beat", "beat_at"),
+)
+
+# History of the SLA page: once a minute, per host, a snapshot of the cumulative Prometheus
+# values it plots (JSON); rows older than 24 h are deleted as new ones come (a ring).
+metric_samples = Table(
+    "metric_samples",
+    metadata,
+    Column("host", String(160), primary_key=True),
+    Column("taken_at", DateTime, primary_key=True),  # UTC, naive, on the minute
+    Column("sample", Text, nullable=False),
+    Index("ix_metric_samples_taken", "taken_at"),
 )

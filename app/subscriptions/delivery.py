@@ -19,6 +19,10 @@ class Delivery:
     def _channel(self, message: Message) -> Channel | None:
         return next((c for c in self.channels if c.owns(message.subscriber)), None)
 
+    def channel_name(self, message: Message) -> str:
+        channel = self._channel(message)
+        return channel.name if channel is not None else "none"
+
     def send(self, message: Message) -> Result:
         channel = self._channel(message)
         if channel is None:  # e.g. a channel removed from the configuration since

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import Select
 
 from app.clock import utc_now
+from app.ops.request_id import with_request_id
 from app.storage.schema import outbox
 
 OPEN_STATES = ("pending", "delivering", "parked")  # block later messages of their key
@@ -69,7 +70,8 @@ def enqueue(conn: Connection, *, subscriber: str, ordering_key: str, resource_ty
     conn.execute(insert(outbox).values(
         subscriber=subscriber, ordering_key=ordering_key, resource_type=resource_type,
         resource_id=resource_id, version=version, method=method, url=url,
-        headers=orjson.dumps(headers).decode(),
+        # Sent with the message: the delivery carries the id of the request behind it.
+        headers=orjson.dumps(with_request_id(headers)).decode(),
         body=body.decode() if isinstance(body, bytes) else body,
         retry_method=retry[0] if retry else None, retry_url=retry[1] if retry else None,
         status="pending", attempts=0, next_attempt_at=now, created_at=now))

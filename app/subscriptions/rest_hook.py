@@ -2,9 +2,11 @@
 
 `SubscriptionRules` checks Subscription resources when they are written and activates them.
 `SubscriptionMatcher` runs, inside every write transaction, each live Subscription's
-criteria against the changed resource with the search engine itself (criteria + `_id`),
-and queues a notification for each match in the outbox. R4 has no handshake or heartbeat
-(they arrive with R4B/R5 topic-based subscriptions), so none is sent.
+criteria against the changed resources with the search engine itself (criteria + `_id`),
+and queues a notification for each match in the outbox: once the unit of work has written
+everything, one query per Subscription watching a type written (the live Subscriptions are
+read once per unit), whatever the number of resources a Bundle changed. R4 has no handshake
+or heartbeat (they arrive with R4B/R5 topic-based subscriptions), so none is sent.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from app.clock import format_instant, utc_now
 from app.outcome import FhirError, Issue, Unprocessable
-from app.search.api import any_match, check_criteria, find, one_of
+from app.search.api import check_criteria, find, find_ids, one_of
 from app.search.dates import InvalidDate, parse_range
 from app.search.registry import SUPPORTED_TYPES
 from app.search.sql import SqlContext
 from app.storage.hooks import Interceptor, WriteEvent
+from app.storage.references import chunks
 from app.storage.repository import Repository
 from app.subscriptions import outbox
 from app.subscriptions.channels.rest_hook import PREFIX
@@ -92,10 +95,22 @@ class SubscriptionRules(Interceptor):
                                 "the subscription was turned off or deleted")
 
 
-def _live_subscriptions(repo: Repository) -> list[Resource]:
-    """Subscriptions to notify: active ones, and those in error (R4: the server keeps
-    trying; what changes meanwhile is queued and goes out once the endpoint is back)."""
-    return [s.as_dict() for s in find(repo.conn, "Subscription", [("status", "active,error")])]
+LIVE, CHANGED = "subscriptions:live", "subscriptions:changed"
+
+
+def _live_subscriptions(repo: Repository) -> dict[str, list[Resource]]:
+    """Subscriptions to notify, by the resource type they watch: active ones, and those in
+    error (R4: the server keeps trying; what changes meanwhile is queued and goes out once
+    the endpoint is back). Read once per unit of work, again after it wrote a Subscription."""
+    held: list[dict[str, list[Resource]] | None] = repo.memo(LIVE, lambda: [None])
+    if held[0] is None:
+        by_type: dict[str, list[Resource]] = {}
+        for stored in find(repo.conn, "Subscription", [("status", "active,error")]):
+            subscription = stored.as_dict()
+            watched, _ = split_criteria(str(subscription.get("criteria") or ""))
+            by_type.setdefault(watched, []).append(subscription)
+        held[0] = by_type
+    return held[0]
 
 
 def _instant_passed(end: str, now: str) -> bool:
@@ -115,27 +130,43 @@ def _headers(subscription: Resource) -> dict[str, str]:
 
 class SubscriptionMatcher(Interceptor):
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
-        if event.resource is None or event.stored is None or event.resource_type in {
-                "Subscription"}:
+        if event.resource_type == "Subscription":
+            repo.memo(LIVE, lambda: [None])[0] = None  # read them again
             return
+        if event.resource is None or event.stored is None:
+            return
+        changed: list[WriteEvent] = repo.memo(CHANGED, list)
+        changed.append(event)
+        repo.defer(CHANGED, lambda: self._match(repo, changed))
+
+    def _match(self, repo: Repository, changed: list[WriteEvent]) -> None:
+        events = changed[:]
+        changed.clear()
+        live = _live_subscriptions(repo)
         now = format_instant(utc_now())
-        for subscription in _live_subscriptions(repo):
-            resource_type, params = split_criteria(subscription.get("criteria", ""))
-            if resource_type != event.resource_type:
-                continue
-            end = subscription.get("end")
-            if end and _instant_passed(end, now):
-                continue  # R4: past its end the subscription is off
-            try:
-                matched = any_match(repo.conn, resource_type, [
-                    *params, ("_id", one_of([event.resource_id]))], context=SqlContext(
-                    repo.settings.default_timezone, repo.settings.fhir_base_url))
-            except FhirError as error:
-                # A subscription never blocks the change it watches.
-                log.warning("Subscription/%s criteria failed: %s", subscription.get("id"), error)
-                continue
-            if matched:
-                self._queue(repo, subscription, event)
+        context = SqlContext(repo.settings.default_timezone, repo.settings.fhir_base_url)
+        by_type: dict[str, list[WriteEvent]] = {}
+        for event in events:
+            by_type.setdefault(event.resource_type, []).append(event)
+        for resource_type, written in by_type.items():
+            for subscription in live.get(resource_type, []):
+                end = subscription.get("end")
+                if end and _instant_passed(end, now):
+                    continue  # R4: past its end the subscription is off
+                _, params = split_criteria(subscription.get("criteria", ""))
+                try:
+                    matched: set[str] = set()
+                    for chunk in chunks({e.resource_id for e in written}):
+                        matched |= find_ids(repo.conn, resource_type,
+                                            [*params, ("_id", one_of(chunk))], context=context)
+                except FhirError as error:
+                    # A subscription never blocks the change it watches.
+                    log.warning("Subscription/%s criteria failed: %s", subscription.get("id"),
+                                error)
+                    continue
+                for event in written:
+                    if event.resource_id in matched:
+                        self._queue(repo, subscription, event)
 
     @staticmethod
     def _queue(repo: Repository, subscription: Resource, event: WriteEvent) -> None:

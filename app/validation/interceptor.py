@@ -6,8 +6,16 @@ from app.outcome import Unprocessable
 from app.search.registry import READ_ONLY_TYPES
 from app.storage.hooks import Interceptor, WriteEvent
 from app.storage.repository import Repository
-from app.validation.references import check_references, malformed_reference_issues
+from app.validation.references import (
+    Targets,
+    malformed_reference_issues,
+    raise_missing,
+    targets_of,
+    unresolved,
+)
 from app.validation.structure import structure_issues
+
+PENDING = "validation:references"
 
 
 class ValidationInterceptor(Interceptor):
@@ -20,16 +28,23 @@ class ValidationInterceptor(Interceptor):
                                                  repo.settings.fhir_base_url)
         if issues:
             raise Unprocessable(f"{event.resource_type} is not valid FHIR R4", issues=issues)
-        if event.resource_type in READ_ONLY_TYPES:
+
+    def after_write(self, repo: Repository, event: WriteEvent) -> None:
+        """Local targets are checked once the unit has written everything: a Bundle's
+        entries may refer to entries written after them, and one query per target type
+        checks them all."""
+        if event.resource is None or event.resource_type in READ_ONLY_TYPES:
             return  # server-written records may name resources deleted since
-        if repo.deferred_checks is not None:
-            repo.deferred_checks.append((event.resource_type, event.resource))
-        else:
-            check_references(repo, event.resource_type, event.resource)
+        pending: list[Targets] = repo.memo(PENDING, list)
+        pending.append(targets_of(event.resource_type, event.resource,
+                                  repo.settings.fhir_base_url))
+        repo.defer(PENDING, lambda: _check(repo, pending))
 
 
-def run_deferred_checks(repo: Repository) -> None:
-    """Check the references of every resource written since deferral began."""
-    pending, repo.deferred_checks = repo.deferred_checks or [], None
-    for resource_type, resource in pending:
-        check_references(repo, resource_type, resource)
+def _check(repo: Repository, pending: list[Targets]) -> None:
+    missing = unresolved(repo, pending)
+    pending.clear()
+    if repo.closing:
+        raise_missing(missing)
+    # Midway through a bulk load: what is still missing may come further in the file.
+    pending.extend({id(targets): targets for targets, _ in missing}.values())

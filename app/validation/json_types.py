@@ -25,7 +25,7 @@ _JSON_KIND = {bool: "boolean", int: "integer", float: "number", decimal.Decimal:
 
 
 @lru_cache(maxsize=512)
-def _model(name: str) -> Any | None:
+def model_named(name: str) -> Any | None:
     try:
         return get_fhir_model_class(name)
     except (KeyError, ValueError, LookupError):
@@ -41,12 +41,12 @@ def _fields(model: Any) -> dict[str, tuple[str | None, Any, tuple[str, ...]]]:
             continue
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         codes = tuple(extra.get("enum_values") or ())  # type: ignore[arg-type]
-        kind, nested = _classify(field.annotation)
+        kind, nested = classify(field.annotation)
         found[field.alias] = (kind, nested, codes)
     return found
 
 
-def _classify(annotation: Any) -> tuple[str | None, str | None]:
+def classify(annotation: Any) -> tuple[str | None, str | None]:
     while True:
         origin = typing.get_origin(annotation)
         if origin in (typing.Union, types.UnionType, list, typing.List):  # noqa: UP006
@@ -75,7 +75,7 @@ def _kind_of(value: Any) -> str:
 
 
 def json_type_issues(resource: dict[str, Any], resource_type: str) -> list[Issue]:
-    model = _model(resource_type)
+    model = model_named(resource_type)
     return _check(resource, model, resource_type) if model is not None else []
 
 
@@ -92,8 +92,8 @@ def _check(node: dict[str, Any], model: Any, path: str) -> list[Issue]:
             if kind is not None:
                 issues.extend(_primitive(item, kind, codes, where))
             elif nested is not None and isinstance(item, dict):
-                sub_model = (_model(item.get("resourceType", "")) if nested == "Resource"
-                             else _model(nested))
+                sub_model = (model_named(item.get("resourceType", "")) if nested == "Resource"
+                             else model_named(nested))
                 if sub_model is not None:
                     issues.extend(_check(item, sub_model, where))
     return issues

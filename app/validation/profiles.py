@@ -2,9 +2,12 @@
 
 This is not a general FHIR validator. Our profiles are compact differentials that restate the
 SAS constraints and the FR Core ones that matter (parents are not chased), and this module
-applies them: cardinalities, fixed and pattern values, required bindings (codes listed in
-`profiles/valuesets/`, no terminology server), reference targets and aggregation, slicing by
-value or type discriminator. Base-spec structure is `app.validation.structure`'s job.
+applies them: cardinalities, fixed and pattern values, maximum lengths, required bindings
+(codes listed in `profiles/valuesets/`, no terminology server), reference targets and
+aggregation, slicing by value, pattern (a fixed/pattern value or, lacking one, a required
+binding), type or profile discriminator, extensions against their own definition, and the
+one kind of FHIRPath invariant the guide uses (`value.matches('…')`). Base-spec structure
+is `app.validation.structure`'s job.
 
 Each resource is validated against the profiles in its `meta.profile`, plus those imposed by
 its container: a Bundle entry slice (`Bundle.entry:X.resource` typed with a profile) or the
@@ -15,6 +18,7 @@ target profile of a reference to a contained resource. Locations are FHIRPath-li
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,6 +35,8 @@ BASE_PROFILE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 # Marks an element constraint taken from the guide's narrative rather than its StructureDefinition.
 NARRATIVE_RULE_URL = "urn:fhir-agenda:narrative-rule"
 _MAX_LISTED_CODES = 12
+# The FHIRPath invariants we evaluate: `element.matches('regex')`.
+MATCHES = re.compile(r"([A-Za-z]+)\.matches\('((?:[^'\\]|\\.)*)'\)")
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,11 @@ class ProfileSet:
             elif key.startswith("pattern") and not _matches(found.value, expected):
                 walk.error("value", found.path, f"must match {_show(expected)}, "
                            f"found {_show(found.value)}")
+        limit = definition.get("maxLength")
+        if isinstance(limit, int) and isinstance(found.value, str) and len(found.value) > limit:
+            walk.error("value", found.path, f"longer than {limit} characters")
+        for constraint in definition.get("constraint") or []:
+            self._check_constraint(constraint, found, walk)
         binding = definition.get("binding") or {}
         if binding.get("strength") == "required":
             self._check_binding(found, self.value_sets[_canonical(binding["valueSet"])], walk)
@@ -216,6 +227,21 @@ class ProfileSet:
         if isinstance(found.value, dict):
             self._check_typed(types, found, walk)
 
+    def _check_constraint(self, constraint: Json, found: Found, walk: _Walk) -> None:
+        """`child.matches('regex')` (FHIRPath: no value, no verdict), the only invariant form
+        the guide's profiles use; any other expression is reported, never passed silently."""
+        expression = str(constraint.get("expression", ""))
+        match = MATCHES.fullmatch(expression)
+        if match is None:
+            walk.error("not-supported", found.path, f"invariant {constraint.get('key')} "
+                       f"({expression}) cannot be checked", severity="warning")
+            return
+        child, pattern = match.group(1), match.group(2).replace("\\'", "'")
+        value = found.value.get(child) if isinstance(found.value, dict) else None
+        if isinstance(value, str) and not re.fullmatch(pattern, value):
+            walk.error("invariant", f"{found.path}.{child}", f"{_show(value)} breaks "
+                       f"{constraint.get('key')}: {constraint.get('human', expression)}")
+
     def _check_typed(self, types: list[Json], found: Found, walk: _Walk) -> None:
         if "resourceType" in found.value:
             # A resource typed with a profile (Bundle entry slice): validated as a nested one.
@@ -224,6 +250,14 @@ class ProfileSet:
             walk.imposed.setdefault(id(found.value), []).extend(profiles)
         elif any(t.get("code") == "Reference" for t in types):
             self._check_reference(types, found, walk)
+        else:
+            # A datatype with a profile of ours (an extension): its own constraints apply.
+            for url in (p for t in types if t.get("code") == "Extension"
+                        for p in t.get("profile", [])):
+                profile = self.get(url)
+                if profile is not None and profile.type == "Extension":
+                    inner = _Walk(profile, walk.contained, walk.imposed, walk.issues)
+                    self._check_children(profile.root, [found], inner)
 
     def _check_binding(self, found: Found, value_set: ValueSetCodes, walk: _Walk) -> None:
         value = found.value
@@ -288,7 +322,7 @@ class ProfileSet:
         unmatched: list[Found] = []
         for found in values:
             name = next((n for n, s in node.slices.items()
-                         if _in_slice(node, s, found)), None)
+                         if self._in_slice(node, s, found)), None)
             (members[name] if name else unmatched).append(found)
         for name, slice_node in node.slices.items():
             self._apply(slice_node, where, members[name], walk, f"slice {name}: ")
@@ -307,6 +341,61 @@ class ProfileSet:
                            f" but does not match its discriminator; not checked as {name}",
                            severity="warning")
                 return
+
+
+    def _in_slice(self, node: ElementNode, slice_node: ElementNode, found: Found) -> bool:
+        definition = node.definition or {}
+        if node.name.endswith("[x]"):
+            # Type slices of a choice element are named after the JSON key.
+            return found.key == (slice_node.definition or {}).get("sliceName")
+        for discriminator in (definition.get("slicing") or {}).get("discriminator", []):
+            path = discriminator["path"]
+            target = slice_node if path == "$this" else slice_node.descendant(path)
+            expected = (target.definition or {}) if target else {}
+            values = _at_path(found.value, path)
+            kind = discriminator["type"]
+            if kind == "type":
+                wanted = {t["code"] for t in expected.get("type", [])}
+                if not wanted & {v.get("resourceType") for v in values if isinstance(v, dict)}:
+                    return False
+            elif kind == "profile":
+                if not any(self._conforms(v, expected) for v in values):
+                    return False
+            elif not self._discriminated(slice_node, path, expected, values):
+                return False
+        return True
+
+    def _discriminated(self, slice_node: ElementNode, path: str, expected: Json,
+                       values: list[Any]) -> bool:
+        """Value/pattern discriminators: the slice's fixed or pattern value at `path`, else
+        (FHIR allows it) its required binding there, else, for an extension's `url`, the
+        canonical of the extension the slice is typed with."""
+        wanted = [v for k, v in expected.items() if k.startswith(("fixed", "pattern"))]
+        if wanted:
+            return any(_matches(v, wanted[0]) for v in values)
+        binding = expected.get("binding") or {}
+        if binding.get("strength") == "required":
+            value_set = self.value_sets[_canonical(binding["valueSet"])]
+            return any(_codings_in(v, value_set) for v in values)
+        if path == "url":
+            urls = {p for t in (slice_node.definition or {}).get("type", [])
+                    if t.get("code") == "Extension" for p in t.get("profile", [])}
+            return bool(urls) and any(v in urls for v in values)
+        return False
+
+    def _conforms(self, value: Any, expected: Json) -> bool:
+        """A resource of the slice's type that claims one of its profiles or meets one."""
+        if not isinstance(value, dict):
+            return False
+        for kind in expected.get("type", []):
+            if kind.get("code") != value.get("resourceType"):
+                continue
+            declared = set(_declared_profiles(value))
+            for url in kind.get("profile", []):
+                if _canonical(url) in declared or (url in self and not any(
+                        i.severity == "error" for i in self.validate(value, [url]))):
+                    return True
+        return False
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -407,30 +496,6 @@ def _check_cardinality(definition: Json, where: str, count: int, walk: _Walk,
                    f"({count} found)")
 
 
-def _in_slice(node: ElementNode, slice_node: ElementNode, found: Found) -> bool:
-    definition = node.definition or {}
-    if node.name.endswith("[x]"):
-        # Type slices of a choice element are named after the JSON key (value[x]:valueReference).
-        return found.key == (slice_node.definition or {}).get("sliceName")
-    for discriminator in (definition.get("slicing") or {}).get("discriminator", []):
-        path = discriminator["path"]
-        target = slice_node if path == "$this" else slice_node.descendant(path)
-        expected = (target.definition or {}) if target else {}
-        if discriminator["type"] == "type":
-            wanted = {t["code"] for t in expected.get("type", [])}
-            actual = {v.get("resourceType") for v in _at_path(found.value, path)
-                      if isinstance(v, dict)}
-            if not wanted & actual:
-                return False
-        else:
-            wanted_values = [v for k, v in expected.items()
-                             if k.startswith(("fixed", "pattern"))]
-            if not wanted_values or not any(_matches(v, wanted_values[0])
-                                            for v in _at_path(found.value, path)):
-                return False
-    return True
-
-
 def _at_path(value: Any, path: str) -> list[Any]:
     """Values at a dotted path, flattening lists (FHIRPath collection semantics)."""
     current = value if isinstance(value, list) else [value]
@@ -454,6 +519,17 @@ def _matches(value: Any, pattern: Any) -> bool:
         return isinstance(value, list) and all(any(_matches(v, p) for v in value)
                                                for p in pattern)
     return value == pattern
+
+
+def _codings_in(value: Any, value_set: ValueSetCodes) -> bool:
+    """A Coding, a CodeableConcept with a coding, or a code, in the value set."""
+    if isinstance(value, str):
+        return value_set.has_code(value)
+    if not isinstance(value, dict):
+        return False
+    codings = value.get("coding") if "coding" in value else [value]
+    return any(isinstance(c, dict) and value_set.contains(c.get("system"), c.get("code"))
+               for c in codings or [])
 
 
 def _codes(value: Any) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,18 +25,32 @@ EXPECTED_FORMS = ("Type/id (an id is 1 to 64 letters, digits, '-' or '.'), an ab
 def local_references(node: Any, path: str, *,
                      contained: bool = False) -> Iterator[tuple[str, str]]:
     """(location, reference) for every `reference` string in a resource; those of contained
-    resources only when `contained` is set."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "contained" and not contained:
-                continue
-            if key == "reference" and isinstance(value, str):
-                yield path, value
-            else:
-                yield from local_references(value, f"{path}.{key}", contained=contained)
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from local_references(item, f"{path}[{index}]", contained=contained)
+    resources only when `contained` is set. (Locations are spelt out only for references
+    found: most of a resource holds none.)"""
+    steps: list[Any] = []
+
+    def walk(value: Any) -> Iterator[tuple[str, str]]:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "reference" and isinstance(item, str):
+                    yield _location(path, steps), item
+                elif isinstance(item, (dict, list)) and (contained or key != "contained"):
+                    steps.append(key)
+                    yield from walk(item)
+                    steps.pop()
+        else:
+            for index, item in enumerate(value):
+                if isinstance(item, (dict, list)):
+                    steps.append(index)
+                    yield from walk(item)
+                    steps.pop()
+
+    if isinstance(node, (dict, list)):
+        yield from walk(node)
+
+
+def _location(path: str, steps: list[Any]) -> str:
+    return path + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)
 
 
 def is_well_formed(reference: str, local_base: str) -> bool:
@@ -64,27 +79,73 @@ def malformed_reference_issues(resource_type: str, resource: dict[str, Any],
             if not is_well_formed(reference, local_base)]
 
 
-def missing_reference_issues(repo: Repository, resource_type: str,
-                             resource: dict[str, Any]) -> list[Issue]:
-    issues = []
+class MissingReferences(Unprocessable):
+    """Local references to resources this server does not hold; `referrers` names, per
+    issue, the resource whose reference it is (type, id)."""
+
+    def __init__(self, issues: list[Issue], referrers: list[tuple[str, str]]) -> None:
+        super().__init__("The resource refers to resources that do not exist", issues=issues)
+        self.referrers = referrers
+
+
+@dataclass
+class Targets:
+    """The local references of one resource, to check once its unit has written all."""
+
+    resource_type: str
+    resource_id: str
+    issues: list[Issue]  # references that can never resolve (a urn outside its Bundle)
+    local: list[tuple[str, str, str]]  # (location, target type, target id)
+
+
+def targets_of(resource_type: str, resource: dict[str, Any], local_base: str) -> Targets:
+    found = Targets(resource_type, str(resource.get("id")), [], [])
     for location, reference in local_references(resource, resource_type):
         if reference.startswith("urn:"):
             # A urn:uuid only means something inside the Bundle that declares it.
-            issues.append(Issue("not-found", f"{location}.reference: '{reference}' does not "
-                                "resolve to any resource", expression=[f"{location}.reference"]))
+            found.issues.append(Issue("not-found", f"{location}.reference: '{reference}' does"
+                                      " not resolve to any resource",
+                                      expression=[f"{location}.reference"]))
             continue
-        target_type, target_id, url = parse_reference(reference, repo.settings.fhir_base_url)
+        target_type, target_id, url = parse_reference(reference, local_base)
         if url is not None or target_type not in SUPPORTED_TYPES or target_id is None:
             continue  # external or of a type we do not host: nothing to check here
-        if not repo.exists(target_type, target_id):
-            issues.append(Issue("not-found",
-                                f"{location}.reference: {target_type}/{target_id} does not "
-                                "exist on this server", expression=[f"{location}.reference"]))
-    return issues
+        found.local.append((location, target_type, target_id))
+    return found
+
+
+def unresolved(repo: Repository, pending: list[Targets]) -> list[tuple[Targets, Issue]]:
+    """Every reference of these resources that names nothing this server holds, found with
+    one query per target type (per thousand ids), however many resources."""
+    wanted: dict[str, set[str]] = {}
+    for targets in pending:
+        for _, target_type, target_id in targets.local:
+            wanted.setdefault(target_type, set()).add(target_id)
+    present = {(t, i) for t, ids in wanted.items() for i in repo.existing(t, ids)}
+    found = []
+    for targets in pending:
+        found += [(targets, issue) for issue in targets.issues]
+        found += [(targets, Issue("not-found", f"{location}.reference: {target_type}/"
+                                  f"{target_id} does not exist on this server",
+                                  expression=[f"{location}.reference"]))
+                  for location, target_type, target_id in targets.local
+                  if (target_type, target_id) not in present]
+    return found
+
+
+def missing_reference_issues(repo: Repository, resource_type: str,
+                             resource: dict[str, Any]) -> list[Issue]:
+    targets = targets_of(resource_type, resource, repo.settings.fhir_base_url)
+    return [issue for _, issue in unresolved(repo, [targets])]
 
 
 def check_references(repo: Repository, resource_type: str, resource: dict[str, Any]) -> None:
-    issues = missing_reference_issues(repo, resource_type, resource)
-    if issues:
-        raise Unprocessable("The resource refers to resources that do not exist",
-                            issues=issues)
+    raise_missing(unresolved(repo, [targets_of(resource_type, resource,
+                                               repo.settings.fhir_base_url)]))
+
+
+def raise_missing(missing: list[tuple[Targets, Issue]]) -> None:
+    """422 naming every missing target, and whose reference each one is."""
+    if missing:
+        raise MissingReferences([issue for _, issue in missing],
+                                [(t.resource_type, t.resource_id) for t, _ in missing])

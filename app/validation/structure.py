@@ -12,6 +12,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from app.outcome import Issue, Unprocessable
+from app.validation import shapes
 from app.validation.json_types import json_type_issues
 
 _ISSUE_CODES = {"missing": "required", "model_field_validation.missing": "required",
@@ -29,7 +30,19 @@ def fhirpath(resource_type: str, location: tuple[Any, ...]) -> str:
 
 
 def structure_issues(resource_type: str, resource: dict[str, Any]) -> list[Issue]:
-    """One issue per way the resource breaks the base R4 spec (empty when it is valid)."""
+    """One issue per way the resource breaks the base R4 spec (empty when it is valid).
+    A resource of a shape already accepted, with values its elements' validators accept,
+    is valid without building the models (app/validation/shapes.py)."""
+    if shapes.known_valid(resource_type, resource):
+        return []
+    issues = model_issues(resource_type, resource)
+    if not issues:
+        shapes.learn(resource_type, resource)
+    return issues
+
+
+def model_issues(resource_type: str, resource: dict[str, Any]) -> list[Issue]:
+    """The full validation: fhir.resources' models, then the strict JSON checks."""
     model = get_fhir_model_class(resource_type)
     try:
         model.model_validate(resource)

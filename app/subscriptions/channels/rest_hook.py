@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import orjson
 
+from app.ops.meters import SUBSCRIPTION_ERRORS
 from app.storage.repository import Repository
 from app.subscriptions.channels.base import Result
 from app.subscriptions.channels.http import HttpChannel
@@ -35,6 +36,7 @@ class RestHookChannel(HttpChannel):
             # A refused (parked) message is an error at once: nothing more goes out for
             # this resource until someone looks at it.
             subscription["status"] = "error"
+            SUBSCRIPTION_ERRORS.labels(self.name).inc()
             subscription["error"] = f"Delivery to {message.url} failed {message.attempts} " \
                                     f"times: {failure.detail[:300]}"
         else:
