@@ -10,10 +10,15 @@ from app.audit.trail import AuditTrail
 from app.auth.access import AccessGuard
 from app.config import Settings
 from app.db import make_engine
+from app.sas.cpts_projection import SasCptsProjection
+from app.sas.cpts_search import SasCptsSearch
 from app.sas.individual_search import SasIndividualSearch
 from app.sas.place_projection import SasPlaceProjection
 from app.sas.regulators import RegulatorRules
 from app.sas.slot_projection import SasSlotProjection
+from app.sas.sos_projection import SasSosProjection
+from app.sas.sos_search import SasSosSearch
+from app.scheduling.booking import SlotBooking
 from app.state import AppState
 from app.subscriptions.channels.rest_hook import RestHookChannel
 from app.subscriptions.channels.sas import SasChannel
@@ -32,18 +37,21 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # Order matters: access control, rules and validation first, then what reacts to
         # the stored version.
         interceptors=[AccessGuard(), ValidationInterceptor(), SubscriptionRules(),
-                      RegulatorRules(sync_regulator),
-                      SasSlotProjection(), SasPlaceProjection(), SasNotifier(),
+                      RegulatorRules(sync_regulator), SlotBooking(),
+                      SasSlotProjection(), SasPlaceProjection(), SasCptsProjection(),
+                      SasSosProjection(), SasNotifier(),
                       SubscriptionMatcher(), AuditTrail()],
         # Searches answered in a shape of their own (app/search/variants.py).
-        search_variants=[SasIndividualSearch()],
+        # The CPTS variant first: the individual one takes any Slot search SAS makes.
+        search_variants=[SasCptsSearch(), SasIndividualSearch(), SasSosSearch()],
         # How outbox messages reach their subscribers (app/subscriptions/channels/).
         delivery_channels=[SasChannel, RestHookChannel],
     )
     from app.auth.install import install as install_auth
-    from app.fhir import hardening, http_errors
+    from app.fhir import capability, hardening, http_errors
     from app.fhir.routes import fhir
     from app.metrics import metrics
+    from app.ops import install as install_ops
     from app.subscriptions.admin import admin
     from app.web import web
 
@@ -51,6 +59,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.register_blueprint(web)
     app.register_blueprint(admin)
     app.register_blueprint(metrics)
+    # First of the app-wide hooks: request ids and latencies cover the ones below.
+    install_ops(app, capability.capability_statement)
     http_errors.install(app)
     hardening.install(app, settings.rate_limit_per_minute)
     install_auth(app, settings)  # after throttling: refused callers still count

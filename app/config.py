@@ -13,6 +13,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 DEFAULT_SQLITE_PATH = INSTANCE_DIR / "agenda.db"
 SECURITY_PROFILES = ("production", "development")
+OIDC_CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class Settings:
     # Safety net for _include:iterate loops.
     max_include_depth: int = 4
     sql_echo: bool = False
-    # Public base URL of our web pages; SAS slots link to `{public_web_url}/agenda/{schedule}`.
+    # Public base URL of our web pages; SAS slots link to
+    # `{public_web_url}/agenda/{schedule}?creneau={slot}` (SAS appends `&origin=…`).
     public_web_url: str = "http://127.0.0.1:5000"
     # Base of the identifier systems of our own technical ids (locations, appointments…).
     local_identifier_system: str = "https://fhir-agenda.org/identifiers"
@@ -42,7 +44,9 @@ class Settings:
     # Signs the Flask session cookie (CSRF token, session token); generated at startup when
     # unset, which logs out everyone on restart and breaks multi-worker deployments.
     secret_key: str | None = None
-    smtp_host: str = "localhost"
+    # Unset = no mail relay: reset links are not sent (the page says so; in the
+    # development profile the mail is printed in the log instead).
+    smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None
     smtp_password: str | None = None
@@ -52,6 +56,23 @@ class Settings:
     password_reset_ttl_minutes: int = 60
     # A web session unused for this long is refused (health data: keep idle sessions short).
     session_idle_minutes: int = 120
+    # -- single sign-on of regulators (OpenID Connect: Pro Santé Connect, or SAS's broker) --
+    # The provider's discovery document; unset = no SSO (the login/password pages only).
+    oidc_discovery_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None  # client_secret_basic / client_secret_post
+    # client_secret_basic | client_secret_post | private_key_jwt (then OIDC_PRIVATE_KEY).
+    oidc_client_auth_method: str = "client_secret_basic"
+    oidc_private_key: str | None = None  # PEM file of the key signing private_key_jwt
+    oidc_scopes: str = "openid scope_all"  # PSC: every claim comes with scope_all
+    oidc_acr_values: str | None = "eidas1"  # PSC's level of assurance
+    # Claims naming the professional: PSC's national id (8 + RPPS), and the SAS technical
+    # id when the provider is SAS's own broker and gives one (unset: not looked for).
+    oidc_national_id_claim: str = "SubjectNameID"
+    oidc_technical_id_claim: str | None = None
+    oidc_provider_name: str = "Pro Santé Connect"  # shown on the sign-in button
+    # `origin` values SAS appends to the booking link; only they open regulator rights.
+    sas_origins: tuple[str, ...] = ("sas", "sas-preprod")
     # -- notifications (outbox, SAS notifier, Subscriptions) --
     # SAS's FHIR base (e.g. https://…/fhir); unset = appointments are not sent to SAS.
     sas_base_url: str | None = None
@@ -66,8 +87,20 @@ class Settings:
     subscription_error_threshold: int = 5  # consecutive failures before status=error
     worker_poll_seconds: float = 0.2
     admin_token: str | None = None  # bearer token of the read-only admin endpoints
+    # -- operations (app/ops) --
+    log_level: str = "INFO"
+    log_format: str = "json"  # json | text
+    # /readyz fails when the newest worker heartbeat is older than this, or the oldest
+    # undelivered outbox message; 0 turns the check off.
+    health_worker_max_age_seconds: float = 60.0
+    health_outbox_max_age_seconds: float = 900.0
+    # Production only: accept http:// FHIR_BASE_URL / PUBLIC_WEB_URL on a loopback host
+    # (tests, a trial on one machine); never on a real host.
+    allow_http_loopback: bool = False
     # -- hardening --
     max_request_bytes: int = 10 * 1024 * 1024
+    # NDJSON bulk loads (POST /fhir, application/fhir+ndjson) are read line by line.
+    max_bulk_request_bytes: int = 1024 * 1024 * 1024
     rate_limit_per_minute: int = 20000  # per client and per worker; 0 turns it off
     # -- who may call the FHIR API (app/auth) --
     # "production": every FHIR call needs a SAS client certificate or an OAuth 2 bearer
@@ -139,7 +172,7 @@ class Settings:
             "local_identifier_system": env.get("LOCAL_IDENTIFIER_SYSTEM",
                                                cls.local_identifier_system).rstrip("/"),
             "secret_key": env.get("SECRET_KEY") or None,
-            "smtp_host": env.get("SMTP_HOST", cls.smtp_host),
+            "smtp_host": env.get("SMTP_HOST") or None,
             "smtp_port": int(env.get("SMTP_PORT", cls.smtp_port)),
             "smtp_user": env.get("SMTP_USER") or None,
             "smtp_password": env.get("SMTP_PASSWORD") or None,
@@ -150,6 +183,19 @@ class Settings:
                                                       cls.password_reset_ttl_minutes)),
             "session_idle_minutes": int(env.get("SESSION_IDLE_MINUTES",
                                                 cls.session_idle_minutes)),
+            "oidc_discovery_url": env.get("OIDC_DISCOVERY_URL") or None,
+            "oidc_client_id": env.get("OIDC_CLIENT_ID") or None,
+            "oidc_client_secret": env.get("OIDC_CLIENT_SECRET") or None,
+            "oidc_client_auth_method": env.get("OIDC_CLIENT_AUTH_METHOD",
+                                               cls.oidc_client_auth_method).strip().lower(),
+            "oidc_private_key": env.get("OIDC_PRIVATE_KEY") or None,
+            "oidc_scopes": env.get("OIDC_SCOPES", cls.oidc_scopes),
+            "oidc_acr_values": env.get("OIDC_ACR_VALUES", cls.oidc_acr_values) or None,
+            "oidc_national_id_claim": env.get("OIDC_NATIONAL_ID_CLAIM",
+                                              cls.oidc_national_id_claim),
+            "oidc_technical_id_claim": env.get("OIDC_TECHNICAL_ID_CLAIM") or None,
+            "oidc_provider_name": env.get("OIDC_PROVIDER_NAME", cls.oidc_provider_name),
+            "sas_origins": _list(env.get("SAS_ORIGINS", ",".join(cls.sas_origins))),
             "sas_base_url": (env.get("SAS_BASE_URL") or "").rstrip("/") or None,
             "sas_client_cert": env.get("SAS_CLIENT_CERT") or None,
             "sas_client_key": env.get("SAS_CLIENT_KEY") or None,
@@ -167,7 +213,16 @@ class Settings:
             "worker_poll_seconds": float(env.get("WORKER_POLL_SECONDS",
                                                  cls.worker_poll_seconds)),
             "admin_token": env.get("ADMIN_TOKEN") or None,
+            "log_level": env.get("LOG_LEVEL", cls.log_level).strip().upper(),
+            "log_format": env.get("LOG_FORMAT", cls.log_format).strip().lower(),
+            "health_worker_max_age_seconds": float(env.get(
+                "HEALTH_WORKER_MAX_AGE_SECONDS", cls.health_worker_max_age_seconds)),
+            "health_outbox_max_age_seconds": float(env.get(
+                "HEALTH_OUTBOX_MAX_AGE_SECONDS", cls.health_outbox_max_age_seconds)),
+            "allow_http_loopback": _flag(env.get("ALLOW_HTTP_LOOPBACK", "")),
             "max_request_bytes": int(env.get("MAX_REQUEST_BYTES", cls.max_request_bytes)),
+            "max_bulk_request_bytes": int(env.get("MAX_BULK_REQUEST_BYTES",
+                                                  cls.max_bulk_request_bytes)),
             "rate_limit_per_minute": int(env.get("RATE_LIMIT_PER_MINUTE",
                                                  cls.rate_limit_per_minute)),
             "security_profile": env.get("SECURITY_PROFILE", cls.security_profile).strip().lower(),
@@ -206,6 +261,9 @@ class Settings:
                 raise ValueError(f"CLIENT_CRL_URLS: {url!r} is not an http(s) URL")
         if int(values["client_crl_refresh_minutes"]) < 1:  # type: ignore[call-overload]
             raise ValueError("CLIENT_CRL_REFRESH_MINUTES must be at least 1")
+        if values["oidc_client_auth_method"] not in OIDC_CLIENT_AUTH_METHODS:
+            raise ValueError(f"OIDC_CLIENT_AUTH_METHOD={values['oidc_client_auth_method']!r}: "
+                             f"expected one of {', '.join(OIDC_CLIENT_AUTH_METHODS)}")
         return cls(**values)  # type: ignore[arg-type]
 
 

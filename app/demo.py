@@ -228,14 +228,16 @@ def _bookable_slot(
         {"coding": [{"system": ACT_CODE_SYSTEM, "code": code, "display": _ACT_DISPLAY[code]}]}
         for code in kind["serviceType"]
     ]
-    if "healthcareService" in kind:
-        # CPTS slots name the CPTS offer they belong to (SAS CPTS aggregator profile).
+    services = kind.get("healthcareService", [])
+    # CPTS slots name the CPTS offer(s) they are shared with, one concept per CPTS (SAS CPTS
+    # aggregator profile); a kind names one offer or a list of them.
+    for service in [services] if isinstance(services, str) else services:
         service_type.append(
             {
                 "extension": [
                     {
                         "url": SLOT_SERVICE_TYPE_EXTENSION,
-                        "valueReference": {"reference": kind["healthcareService"]},
+                        "valueReference": {"reference": service},
                     }
                 ],
                 "coding": [{"system": CATEGORIE_ETABLISSEMENT_SYSTEM, "code": CPTS_CATEGORY_CODE}],
@@ -289,3 +291,22 @@ def _unavailable_slot(
         "end": _instant(day, window.end, zone),
         "comment": reason,
     }
+
+
+IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
+
+
+def demo_regulators_bundle() -> Json:
+    """The demo regulator accounts (``fixtures/demo/regulators.json``) as SAS creates them
+    (INT_R02): conditional PUTs by national id, so loading twice changes nothing. The
+    development identity provider (``fixtures/demo/dev_idp_accounts.json``) signs in as them.
+    """
+    with (DEMO_DIR / "regulators.json").open(encoding="utf-8") as fh:
+        regulators: list[Json] = json.load(fh)
+    entries = []
+    for regulator in regulators:
+        national = next(i["value"] for i in regulator["identifier"]
+                        if i["system"] == IDNPS_SYSTEM)
+        entries.append({"resource": regulator, "request": {
+            "method": "PUT", "url": f"Practitioner?identifier={IDNPS_SYSTEM}|{national}"}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}

@@ -34,6 +34,7 @@ class AppState:
         with write_transaction(self.engine) as conn:
             repo = self._repository(conn, author, address, writable=True)
             yield repo
+            repo.finish()
         _after(repo)
 
     @contextmanager

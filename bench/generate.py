@@ -45,7 +45,7 @@ from app.db import make_engine
 from app.sas.place_rules import PlaceRules
 from app.storage.indexer import index_rows
 from app.storage.migrate import upgrade
-from bench import catalog, ddl, places, slots
+from bench import catalog, ddl, offers, places, slots
 from bench.world import World, build_world, cpts_ids, other_resources
 
 TZ = slots.TZ
@@ -141,7 +141,7 @@ def kind_rows(templates: list[slots.KindTemplate]) -> tuple[str, list[tuple[Any,
                  for t in templates]
     n = max(len(m) for _, m in contents)
     f = max(len(m) for _, m in fragments)
-    columns = ("kind int PRIMARY KEY, sas boolean"
+    columns = ("kind int PRIMARY KEY, sas boolean, cpts boolean, shared boolean"
                + "".join(f", c{i} text" for i in range(n + 1))
                + "".join(f", cm{i} int" for i in range(1, n + 1))
                + "".join(f", f{i} text" for i in range(f + 1))
@@ -150,7 +150,8 @@ def kind_rows(templates: list[slots.KindTemplate]) -> tuple[str, list[tuple[Any,
     def padded(values: list[Any], size: int) -> list[Any]:
         return values + [None] * (size - len(values))
 
-    rows = [(t.kind, t.fragment is not None, *padded(cp, n + 1), *padded(cm, n),
+    rows = [(t.kind, t.fragment is not None, t.cpts, t.shared, *padded(cp, n + 1),
+             *padded(cm, n),
              *padded(fp, f + 1), *padded(fm, f))
             for t, (cp, cm), (fp, fm) in zip(templates, contents, fragments, strict=True)]
     return columns, rows, n, f
@@ -290,7 +291,9 @@ def _render_sql(prefix: str, markers: int, sas: bool) -> str:
 # ordered like their B-tree (res_type, param, low) / (res_type, param, target_id, …).
 VARIABLE_SQL = {
     "reference": "SELECT s.pk, 'Slot', 'schedule', 'Schedule', s.sched_id, NULL FROM bench_slot s"
-                 " ORDER BY s.sched_no",
+                 " UNION ALL SELECT s.pk, 'Slot', 'service-type-reference', 'HealthcareService',"
+                 " s.cpts_id, NULL FROM bench_slot s JOIN bench_kind k USING (kind)"
+                 " WHERE k.shared ORDER BY 3, 5",
     "date": "SELECT s.pk, 'Slot', 'start', s.start_utc,"
             " s.start_utc + interval '0.999999 second' FROM bench_slot s ORDER BY s.start_utc",
 }
@@ -320,9 +323,10 @@ def load_tasks(templates: list[slots.KindTemplate],
              f" s.slot_id, %(now)s, false, 'PUT', {content}"
              " FROM bench_slot s JOIN bench_kind k USING (kind)", now)]),
         ("sas_slot", 4, [
-            ("INSERT INTO sas_slot (slot_pk, slot_id, schedule_id, start, fragment)"
+            ("INSERT INTO sas_slot (slot_pk, slot_id, schedule_id, start, fragment, cpts)"
              " SELECT s.pk, s.slot_id, s.sched_id, s.start_utc,"
-             f" {_render_sql('f', markers[1], sas=True)}"
+             f" {_render_sql('f', markers[1], sas=True)},"
+             """ CASE WHEN k.cpts THEN '["' || s.cpts_id || '"]' END"""
              " FROM bench_slot s JOIN bench_kind k USING (kind) WHERE k.sas", None)]),
         ("sas_place", 0.2, [
             (f"INSERT INTO sas_place ({', '.join(places.COLUMNS)}) SELECT"
@@ -398,7 +402,7 @@ def _check_empty(conn: psycopg.Connection) -> None:
 def generate(database_url: str, practitioners: int, weeks: int, seed: int = 1, *,
              start: date | None = None, jobs: int = 2, reset: bool = False,
              base_url: str = Settings.fhir_base_url, log: Log = print,
-             keep_helpers: bool = False) -> dict[str, Any]:
+             keep_helpers: bool = False, sos_associations: int = 0) -> dict[str, Any]:
     url = conninfo(database_url)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -488,11 +492,18 @@ def generate(database_url: str, practitioners: int, weeks: int, seed: int = 1, *
     with connect(url) as conn:
         conn.execute("CHECKPOINT")
     phase("foreign keys validated, checkpoint")
+    # The CPTS offers' projection, and SOS Médecins associations written by the application.
+    written = offers.write_offers(database_url, base_url, sos_associations, start,
+                                  weeks * 7, seed, log)
+    with connect(url) as conn:
+        conn.execute("ANALYZE")
+    phase("CPTS offers and SOS Médecins associations")
 
     total = round(time.monotonic() - started, 1)
     resource_counts = {k: v for k, v in staged.items()
                        if k not in INDEX_TABLES and k != "sas_place"}
     resource_counts["Slot"] = slot_count
+    resource_counts.update(written)
     with connect(url) as conn:
         measured = _sizes(conn)
         info = {
@@ -552,13 +563,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-url", default=Settings.fhir_base_url)
     parser.add_argument("--keep-helpers", action="store_true",
                         help="keep the bench_* staging tables (to debug the generator)")
+    parser.add_argument("--sos-associations", type=int, default=None,
+                        help="SOS Médecins associations (default: one per 2,000 practitioners)")
     args = parser.parse_args(argv)
     database_url = (_throwaway(args.data_dir, args.dbname) if args.throwaway
                     else args.database_url)
     print(f"database: {database_url}", flush=True)
     info = generate(database_url, args.practitioners, args.weeks, args.seed, start=args.start,
                     jobs=args.jobs, reset=args.reset, base_url=args.base_url,
-                    log=lambda line: print(line, flush=True), keep_helpers=args.keep_helpers)
+                    log=lambda line: print(line, flush=True), keep_helpers=args.keep_helpers,
+                    sos_associations=(offers.default_associations(args.practitioners)
+                                      if args.sos_associations is None
+                                      else args.sos_associations))
     _report(info, print)
     print(f"\nDATABASE_URL={database_url}")
     return 0

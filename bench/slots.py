@@ -178,11 +178,15 @@ def _template(text: str, values: Values, sas: bool = False) -> str:
 Row = tuple[Any, ...]
 
 
-def variable_rows(values: Values) -> dict[str, list[Row]]:
-    """The index rows that change per Slot (what bench/sql.py generates per row)."""
+def variable_rows(values: Values, shared: bool = False) -> dict[str, list[Row]]:
+    """The index rows that change per Slot (what bench/generate.py generates per row);
+    `shared`: the kind names its département's CPTS offer (service-type-reference)."""
     low = values.start_utc
-    return {"reference": [("Slot", "schedule", "Schedule", values.schedule, None)],
-            "date": [("Slot", "start", low, low + SECOND)]}
+    references: list[Row] = [("Slot", "schedule", "Schedule", values.schedule, None)]
+    if shared:
+        references.append(("Slot", "service-type-reference", "HealthcareService",
+                           values.cpts, None))
+    return {"reference": references, "date": [("Slot", "start", low, low + SECOND)]}
 
 
 def _index_tuples(resource: Resource, local_base: str) -> dict[str, Counter[Row]]:
@@ -197,6 +201,8 @@ class KindTemplate:
     content: str
     fragment: str | None  # None: not in sas_slot (busy, or not visible to SAS)
     constant_rows: dict[str, list[Row]] = field(default_factory=dict)
+    cpts: bool = False  # sas_slot.cpts is `["<CPTS service id>"]` (shared with the CPTS)
+    shared: bool = False  # names the CPTS offer: a service-type-reference index row
 
 
 PROTOTYPES = (
@@ -221,7 +227,7 @@ def build_kind(variant: int, busy: int, specialty: int, now: datetime,
 
     projected_a = projection_row(resource_a, 1, TZ, local_base)
     projected_b = projection_row(resource_b, 2, TZ, local_base)
-    fragment = None
+    fragment, cpts = None, False
     if (projected_a is None) != (projected_b is None):
         raise GeneratorDrift(f"{label}: SAS visibility depends on ids or times")
     if projected_a is not None and projected_b is not None:
@@ -232,18 +238,26 @@ def build_kind(variant: int, busy: int, specialty: int, now: datetime,
         fragment = _template(projected_a["fragment"], a, sas=True)
         if render(fragment, b, sas=True) != projected_b["fragment"]:
             raise GeneratorDrift(f"{label}: sas_slot fragment does not follow the template")
+        shared = [projected["cpts"] == orjson.dumps([values.cpts]).decode()
+                  for values, projected in ((a, projected_a), (b, projected_b))]
+        if shared[0] != shared[1] or (not shared[0] and (
+                projected_a["cpts"], projected_b["cpts"]) != (None, None)):
+            raise GeneratorDrift(f"{label}: sas_slot.cpts is neither empty nor [CPTS id]")
+        cpts = shared[0]
 
     rows_a, rows_b = _index_tuples(resource_a, local_base), _index_tuples(resource_b, local_base)
+    shared = "healthcareService" in load_slot_plan()["kinds"].get(name, {})
     constant: dict[str, list[Row]] = {}
     for table in INDEX_COLUMNS:
         common = rows_a[table] & rows_b[table]
         for values, rows in ((a, rows_a[table]), (b, rows_b[table])):
-            expected = Counter(variable_rows(values).get(table, []))
+            expected = Counter(variable_rows(values, shared).get(table, []))
             if rows - common != expected:
                 raise GeneratorDrift(f"{label}: {table} index rows {sorted(rows - common)} "
                                      f"!= expected per-slot rows {sorted(expected)}")
         constant[table] = sorted(common.elements(), key=repr)
-    return KindTemplate(kind_id(variant, busy, specialty), content, fragment, constant)
+    return KindTemplate(kind_id(variant, busy, specialty), content, fragment, constant, cpts,
+                        shared)
 
 
 def build_templates(now: datetime, local_base: str) -> list[KindTemplate]:

@@ -349,11 +349,13 @@ def cpts_ids(department: str) -> tuple[str, str]:
 
 def cpts_resources(department: str, index: int) -> list[tuple[str, Resource]]:
     org_id, service_id = cpts_ids(department)
-    siret = f"9{index:08d}00011"
+    # A CPTS is known to SAS by its FINESS (sas-cpts-organization-aggregator); "9…" keeps
+    # these apart from the cabinets' (département-prefixed) FINESS numbers.
+    finess = f"9{index:08d}"
     return [
         ("Organization", {
             "resourceType": "Organization", "id": org_id, "active": True,
-            "identifier": [_idnst("3" + siret)],
+            "identifier": [_idnst("1" + finess)],
             "type": [{"coding": [{"system": CATEGORIE_ETABLISSEMENT_SYSTEM, "code": "604"}]}],
             "name": f"CPTS du {department}",
         }),

@@ -2,7 +2,8 @@
 # Runs the Postman collections with newman against the real server (gunicorn), each on its own
 # fresh, migrated SQLite database loaded with the demo dataset:
 #   1. postman/fhir-agenda.postman_collection.json (FHIR behaviour) on a server in the
-#      development security profile (no authentication);
+#      development security profile (no authentication), with the development OpenID
+#      Connect provider (scripts/dev_idp.mjs) for the booking link's single sign-on;
 #   2. postman/security.postman_collection.json (authentication and authorisation) on a
 #      server in the production profile, with two OAuth clients registered through the CLI
 #      beforehand and their credentials passed to newman with --env-var.
@@ -98,7 +99,10 @@ with open(sys.argv[1], "wb") as out:
                                 serialization.NoEncryption()))
 PY
         server_env+=("OAUTH_SIGNING_KEY=$workdir/$name-signing-key.pem"
-                     "SECRET_KEY=$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))')")
+                     "SECRET_KEY=$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                     # The production profile refuses http:// URLs except on a loopback
+                     # host with this opt-in (app/ops/startup.py): a local test server.
+                     "PUBLIC_WEB_URL=http://127.0.0.1:$server_port" "ALLOW_HTTP_LOOPBACK=1")
     fi
     env "${server_env[@]}" "$VENV_BIN/fhir-agenda" migrate
     env "${server_env[@]}" "$VENV_BIN/fhir-agenda" load-demo
@@ -134,6 +138,38 @@ PY
         exit 1
     fi
     echo "FHIR server for newman ($name): $base_url"
+}
+
+# start_dev_idp NAME: the development OpenID Connect provider (scripts/dev_idp.mjs, standing in
+# for Pro Santé Connect) for the server prepared by prepare_server, which then uses it for
+# single sign-on; its issuer goes to newman as `idpIssuer`.
+start_dev_idp() {
+    local name=$1 port site
+    port=$(free_port)
+    site=${base_url%/fhir}
+    idp_issuer="http://127.0.0.1:$port"
+    DEV_IDP_PORT=$port DEV_IDP_REDIRECT_URIS="$site/sso/retour" \
+        DEV_IDP_POST_LOGOUT_URIS="$site/deconnexion/terminee" \
+        node scripts/dev_idp.mjs >"$workdir/$name-idp.log" 2>&1 &
+    server_pids+=($!)
+    if ! "$VENV_BIN/python" - "$idp_issuer/.well-known/openid-configuration" <<'PY'; then
+import sys, time, urllib.request
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
+            sys.exit(0 if response.status == 200 else 1)
+    except OSError:
+        time.sleep(0.2)
+sys.exit("the development identity provider did not start")
+PY
+        cat "$workdir/$name-idp.log" >&2
+        exit 1
+    fi
+    server_env+=("PUBLIC_WEB_URL=$site"
+                 "OIDC_DISCOVERY_URL=$idp_issuer/.well-known/openid-configuration"
+                 "OIDC_CLIENT_ID=fhir-agenda-dev" "OIDC_CLIENT_SECRET=dev-secret-not-secret")
+    echo "Development identity provider for newman ($name): $idp_issuer"
 }
 
 stop_servers() {
@@ -190,9 +226,11 @@ for run in $RUNS; do
         # The main collection exercises FHIR behaviour, not authentication (tests/test_mtls.py,
         # tests/test_oauth.py and the security collection do): checks explicitly off.
         prepare_server main development
+        start_dev_idp main
         start_server main
         run_status=0
-        run_newman main "$COLLECTION" "$ENVIRONMENT" || run_status=$?
+        run_newman main "$COLLECTION" "$ENVIRONMENT" --env-var "idpIssuer=$idp_issuer" \
+            || run_status=$?
     else
         prepare_server security production
         register_client --name "newman: Slot reader" --scope "system/Slot.read"

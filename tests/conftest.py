@@ -165,6 +165,15 @@ def live_server_process(database_url: str, engine: Engine,
         yield server
 
 
+@pytest.fixture(scope="module")
+def threaded_server(database_url: str, engine: Engine,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """gunicorn with 4 processes of 8 threads: up to 32 requests in flight at once (races)."""
+    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with LiveServer(database_url, log_path, workers=4, args=["--threads", "8"]) as server:
+        yield server
+
+
 @pytest.fixture
 def live_server(live_server_process: LiveServer, engine: Engine) -> str:
     from app.storage.maintenance import truncate_all

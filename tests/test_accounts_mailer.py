@@ -44,7 +44,7 @@ def test_logs_in_when_a_user_is_configured() -> None:
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = Settings.from_env()
-    assert (defaults.smtp_host, defaults.smtp_port, defaults.smtp_user) == ("localhost", 25, None)
+    assert (defaults.smtp_host, defaults.smtp_port, defaults.smtp_user) == (None, 25, None)
     assert defaults.smtp_starttls is False and defaults.password_reset_ttl_minutes == 60
     for name, value in {"SMTP_HOST": "smtp.example.fr", "SMTP_PORT": "587",
                         "SMTP_USER": "agenda", "SMTP_PASSWORD": "pw", "SMTP_STARTTLS": "true",

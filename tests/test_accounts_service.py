@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.accounts import service
-from app.accounts.models import token_hash, utcnow
+from app.accounts.models import TERMS_VERSION, token_hash, utcnow
 from app.db import write_transaction
 from app.storage.schema import password_resets, user_accounts, user_sessions
 from tests.support.accounts import PASSWORD, account_row, regulator, set_password, sync
@@ -250,6 +250,19 @@ def test_accept_terms_keeps_the_first_date(db: Engine) -> None:
         first = service.accept_terms(conn, account).terms_accepted_at
         assert first is not None
         assert service.accept_terms(conn, account).terms_accepted_at == first
+
+
+def test_a_new_version_of_the_terms_is_accepted_again(db: Engine) -> None:
+    sync(db, "regul-1", regulator())
+    with write_transaction(db) as conn:
+        account = service.find_by_practitioner(conn, "regul-1")
+        assert account is not None
+        accepted = service.accept_terms(conn, account, "2020-01")
+        assert accepted.terms_version == "2020-01" and accepted.terms_pending  # not current
+        current = service.accept_terms(conn, accepted)
+        assert current.terms_version == TERMS_VERSION and not current.terms_pending
+        assert current.terms_accepted_at is not None
+        assert current.terms_accepted_at >= accepted.terms_accepted_at  # type: ignore[operator]
 
 
 # -- password resets ---------------------------------------------------------------------------

@@ -12,17 +12,16 @@ import logging
 from typing import Any
 
 import pytest
-from flask import Flask, Request
+from flask import Flask
 from sqlalchemy import Engine
 
 from app import create_app
-from app.auth import gate
 from app.auth.principal import CLIENT, Principal, sas_principal
 from app.auth.scopes import Scopes
 from app.config import Settings
-from tests.conftest import TEST_BASE_URL
 from tests.factories import FHIR_JSON, body, bundle, entry
 from tests.sas_data import MARTIN, agenda, load, sas_url
+from tests.support.principals import production_app
 from tests.test_regulators import national, regulator
 
 Resource = dict[str, Any]
@@ -42,11 +41,6 @@ PRINCIPALS = {
 }
 
 
-def _given_principal(request: Request, _state: Any) -> Principal | None:
-    name = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    return PRINCIPALS.get(name)
-
-
 @pytest.fixture
 def secured(app: Flask, engine: Engine, database_url: str,
             monkeypatch: pytest.MonkeyPatch) -> Flask:
@@ -56,15 +50,10 @@ def secured(app: Flask, engine: Engine, database_url: str,
     load(setup, agenda() + [
         {"resourceType": "Patient", "id": "p-martin", "name": [{"family": "Durand"}]},
         {"resourceType": "Patient", "id": "p-blanc", "name": [{"family": "Lemoine"}]},
-        _appointment("a-martin", "Practitioner/martin", "p-martin", "m-a-public"),
+        _appointment("a-martin", "Practitioner/martin", "p-martin", "m-a-busy"),
         _appointment("a-blanc", "PractitionerRole/role-blanc", "p-blanc", "blanc-1"),
     ])
-    monkeypatch.setattr(gate, "token_principal", _given_principal)
-    settings = Settings.from_env(database_url=database_url, fhir_base_url=TEST_BASE_URL,
-                                 security_profile="production")
-    production = create_app(settings, engine=engine)
-    production.config["TESTING"] = True
-    return production
+    return production_app(engine, database_url, monkeypatch, PRINCIPALS)
 
 
 def _appointment(appointment_id: str, actor: str, patient_id: str, slot_id: str) -> Resource:
@@ -252,7 +241,7 @@ def test_a_restricted_client_writes_only_inside_its_agendas(secured: Flask) -> N
     theirs = _appointment("a-other", "PractitionerRole/role-blanc", "p-blanc", "blanc-1")
     refused(call(secured, "martin-only", "PUT", "/fhir/Appointment/a-other", theirs), 403)
     # Moving one of its appointments to another practitioner is taking it outside too.
-    moved = _appointment("a-martin", "Practitioner/blanc", "p-martin", "m-a-public")
+    moved = _appointment("a-martin", "Practitioner/blanc", "p-martin", "m-a-busy")
     refused(call(secured, "martin-only", "PUT", "/fhir/Appointment/a-martin", moved), 403)
     refused(call(secured, "martin-only", "DELETE", "/fhir/Slot/blanc-1"), 403)
     # Even an update that changes nothing is refused outside the compartment.

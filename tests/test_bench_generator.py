@@ -118,10 +118,9 @@ def test_index_rows_are_what_the_indexer_computes(conn: psycopg.Connection,
 
 def test_sas_slot_rows_are_what_the_projection_computes(conn: psycopg.Connection,
                                                        stored: list[tuple[Any, ...]]) -> None:
-    found = {row[0]: dict(zip(("slot_pk", "slot_id", "schedule_id", "start", "fragment"), row,
-                              strict=True))
-             for row in conn.execute("SELECT slot_pk, slot_id, schedule_id, start, fragment"
-                                     " FROM sas_slot")}
+    columns = ("slot_pk", "slot_id", "schedule_id", "start", "fragment", "cpts", "sos")
+    found = {row[0]: dict(zip(columns, row, strict=True))
+             for row in conn.execute(f"SELECT {', '.join(columns)} FROM sas_slot")}
     expected = {}
     for pk, res_type, _id, _v, _lu, _d, content in stored:
         if res_type == "Slot":
@@ -129,6 +128,9 @@ def test_sas_slot_rows_are_what_the_projection_computes(conn: psycopg.Connection
             if row is not None:
                 expected[pk] = row
     assert expected and found == expected
+    # The CPTS share: a few % of the slots SAS sees, each naming its département's CPTS.
+    shared = [row for row in found.values() if row["cpts"]]
+    assert 0 < len(shared) < len(found) / 5
 
 
 def test_sas_place_rows_are_what_the_projection_computes(bench_url: str,

@@ -175,7 +175,9 @@ def test_organization_identifiers() -> None:
 
 def test_schedules_link_practitioner_and_role(bundle: Json) -> None:
     roles = {r["id"]: r for r in _of_type(bundle, "PractitionerRole")}
-    schedules = _of_type(bundle, "Schedule")
+    # The SOS Médecins places' agendas name their Location only (test_sos_medecins_places).
+    schedules = [s for s in _of_type(bundle, "Schedule")
+                 if not s["actor"][0]["reference"].startswith("Location/")]
     assert len(schedules) == len(roles)
     per_practitioner: dict[str, int] = {}
     for schedule in schedules:
@@ -268,4 +270,23 @@ def test_every_practitioner_has_sas_slots_within_72_hours(weekday: int) -> None:
         for s in _of_type(bundle, "Slot")
         if s["status"] == "free" and _is_sas_visible(s)
     }
-    assert offered == {f"Practitioner/{p['id']}" for p in _of_type(bundle, "Practitioner")}
+    # Every practitioner, and both SOS Médecins places.
+    assert offered == {f"Practitioner/{p['id']}" for p in _of_type(bundle, "Practitioner")} | {
+        "Location/demo-pfg-bellecour", "Location/demo-pfg-villeurbanne"}
+
+
+def test_the_cpts_and_sos_medecins_offers() -> None:
+    bundle = build_demo_bundle(A_MONDAY, days=7)
+    cpts_slots = [s for s in _of_type(bundle, "Slot") if "CPTS" in _security_codes(s)]
+    shared = [[c["extension"][0]["valueReference"]["reference"] for c in s["serviceType"]
+               if "extension" in c] for s in cpts_slots]
+    assert all(shared) and any(len(names) == 2 for names in shared)
+    places = [s for s in _of_type(bundle, "Schedule")
+              if s["actor"][0]["reference"].startswith("Location/")]
+    locations = {r["id"]: r for r in _of_type(bundle, "Location")}
+    assert len(places) == 2
+    for place in places:
+        (actor,) = place["actor"]
+        location = locations[actor["reference"].removeprefix("Location/")]
+        assert location["managingOrganization"] == {
+            "reference": "Organization/demo-sos-medecins-lyon"}

@@ -298,6 +298,9 @@ def test_smart_configuration_and_jwks_are_public(secured: Flask) -> None:
     assert config.json["grant_types_supported"] == ["client_credentials"]
     assert "client_secret_basic" in config.json["token_endpoint_auth_methods_supported"]
     assert {"system/Slot.rs", "system/*.cruds"} <= set(config.json["scopes_supported"])
+    # AuditEvent is read-only: never offered for writing.
+    assert "system/AuditEvent.rs" in config.json["scopes_supported"]
+    assert "system/AuditEvent.cruds" not in config.json["scopes_supported"]
     assert secured.test_client().get("/oauth/jwks").status_code == 200
 
 

@@ -16,6 +16,7 @@ import pytest
 from app.config import PROJECT_ROOT
 from app.outcome import Issue
 from app.validation.profiles import ProfileSet, default_profiles, load_profiles
+from tests import sas_examples
 from tests.sas_examples import (
     IDNPS_SYSTEM,
     REGUL,
@@ -29,6 +30,8 @@ from tests.sas_examples import regulator as _regulator
 from tests.sas_examples import role as _role
 from tests.sas_examples import slot as _slot
 
+IG = "https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/"
+R5_SERVICE_TYPE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Slot.serviceType"
 SAS_PACKAGE = PROJECT_ROOT.parent / "shared" / "reference" / "sas-ig" / "package"
 EXAMPLES = SAS_PACKAGE / "example"
 
@@ -70,6 +73,11 @@ def test_sas_example_bundle_is_valid(profiles: ProfileSet) -> None:
     "PractitionerRole-ExamplePractitionerRoleAgregateur.json",
     "Practitioner-ExamplePractitionerRegul1.json", "Practitioner-ExamplePractitionerRegul3.json",
     "Appointment-1.json", "Appointment-2.json",
+    "Bundle-ExampleBundleCPTS.json", "Bundle-ExampleBundleAgregateurSOS.json",
+    "Slot-ExampleSlotCPTS2.json", "HealthcareService-ExampleHealthcareServiceCPTS2.json",
+    "Organization-ExampleOrgaCPTS2.json", "Location-3333333333.json",
+    "Organization-ExampleOrgaSOS2.json", "Schedule-ExampleScheduleSOS3.json",
+    "Slot-ExampleSlotSOS1.json",
 ])
 def test_sas_example_resources_are_valid(profiles: ProfileSet, name: str) -> None:
     assert profiles.validate(json.loads((EXAMPLES / name).read_text())) == []
@@ -82,7 +90,13 @@ def test_default_profiles_cover_the_sas_profiles_and_are_cached(profiles: Profil
     names = ["BundleAgregateur", "FrSlotAgregateur", "FrScheduleAgregateur",
              "FrPractitionerAgregateur", "FrPractitionerRoleExerciceAgregateur",
              "FrLocationAgregateur", "FrAppointmentSAS"]
-    assert set(profiles.profiles) == {SAS + n for n in names} | {REGUL}
+    offers = ["sas-cpts-bundle-aggregator", "sas-cpts-slot-aggregator",
+              "sas-cpts-healthcareservice-aggregator", "sas-cpts-organization-aggregator",
+              "sas-sos-bundle-aggregator", "sas-sos-slot-aggregator",
+              "sas-sos-schedule-aggregator", "sas-sos-location-aggregator",
+              "sas-sos-organization-aggregator", "sas-sos-appointment"]
+    assert set(profiles.profiles) == {SAS + n for n in names} | {REGUL} | {
+        IG + n for n in offers} | {R5_SERVICE_TYPE}
     assert default_profiles() is profiles
     assert load_profiles(PROJECT_ROOT / "profiles") is profiles
 
@@ -350,3 +364,95 @@ def test_appointment_participant_identifier_must_be_idnps(profiles: ProfileSet) 
     appointment["participant"][0]["actor"]["identifier"]["system"] = "urn:oid:1.2.250.1.71.4.2.2"
     _assert_issue(profiles.validate(appointment),
                   "Appointment.participant[0].actor.identifier.system", "value")
+
+
+# -- the CPTS and SOS Médecins offers --------------------------------------------------------
+
+
+def test_cpts_and_sos_answers_are_valid(profiles: ProfileSet) -> None:
+    assert profiles.validate(sas_examples.cpts_bundle()) == []
+    assert profiles.validate(sas_examples.sos_bundle()) == []
+
+
+def test_bundle_entries_are_sliced_by_the_profile_of_their_resource(profiles: ProfileSet) -> None:
+    bundle = sas_examples.sos_bundle()
+    # A Location that neither claims nor meets the SOS profile is in no slice.
+    location = bundle["entry"][2]["resource"]
+    location["meta"]["profile"] = []
+    del location["name"]
+    issues = profiles.validate(bundle)
+    _assert_issue(issues, "Bundle.entry", "required")
+    assert any("locationAgregateurSOS" in i.diagnostics for i in _errors(issues))
+    # One that meets it without claiming it is counted.
+    bundle = sas_examples.sos_bundle()
+    bundle["entry"][2]["resource"]["meta"]["profile"] = []
+    assert _errors(profiles.validate(bundle)) == []
+
+
+def test_cpts_reference_concepts_need_their_extension(profiles: ProfileSet) -> None:
+    bundle = sas_examples.cpts_bundle()
+    concepts = bundle["entry"][0]["resource"]["serviceType"]
+    del concepts[2]["extension"]  # a 604 concept without the HealthcareService
+    concepts[0]["extension"] = copy.deepcopy(concepts[3]["extension"])  # AMB with one
+    issues = profiles.validate(bundle)
+    _assert_issue(issues, "Bundle.entry[0].resource.serviceType[2].extension", "required")
+    _assert_issue(issues, "Bundle.entry[0].resource.serviceType[0].extension", "structure")
+
+
+def test_the_cpts_extension_refers_to_a_healthcare_service(profiles: ProfileSet) -> None:
+    slot = sas_examples.cpts_slot()
+    slot["serviceType"][2]["extension"][0]["valueReference"] = {"reference": "Organization/o"}
+    issues = profiles.validate(slot)
+    _assert_issue(issues, "Slot.serviceType[2].extension[0].valueReference.reference",
+                  "invalid")
+    assert {"FrSlotAgregateurCPTS", "SASServiceTypeR5"} <= {
+        i.diagnostics.rsplit("(", 1)[1].rstrip(")") for i in _errors(issues)}
+
+
+def test_structure_id_invariants(profiles: ProfileSet) -> None:
+    cpts = sas_examples.cpts_organization()
+    cpts["identifier"][0]["value"] = "3" + "1" * 14  # a SIRET: the CPTS needs its FINESS
+    _assert_issue(profiles.validate(cpts), "Organization.identifier[0].value", "invariant")
+    sos = sas_examples.sos_organization()
+    sos["identifier"][0]["value"] = "33333333330001"  # unprefixed
+    issues = profiles.validate(sos)
+    _assert_issue(issues, "Organization.identifier[0].value", "invariant")
+    assert "SIRET-invariant" in _at(issues, "Organization.identifier[0].value")[0].diagnostics
+
+
+def test_an_invariant_we_cannot_evaluate_is_reported(tmp_path: Path) -> None:
+    definition = {"resourceType": "StructureDefinition", "url": "urn:test:p", "name": "P",
+                  "type": "Organization", "differential": {"element": [{
+                      "id": "Organization.name", "path": "Organization.name",
+                      "constraint": [{"key": "x-1", "expression": "length() > 2"}]}]}}
+    (tmp_path / "p.json").write_text(json.dumps(definition))
+    issues = load_profiles(tmp_path).validate(
+        {"resourceType": "Organization", "name": "A", "meta": {"profile": ["urn:test:p"]}})
+    assert [(i.severity, i.code) for i in issues] == [("warning", "not-supported")]
+
+
+def test_sos_slots_place_and_association(profiles: ProfileSet) -> None:
+    slot = sas_examples.sos_slot()
+    slot["meta"]["security"].append({"system": sas_examples.SLOT_TYPE, "code": "PRO"})
+    slot["serviceType"] = [{"coding": [{"system": sas_examples.ACT_CODE, "code": "EMER"}]}]
+    issues = profiles.validate(slot)
+    _assert_issue(issues, "Slot.meta.security[2]", "code-invalid")
+    _assert_issue(issues, "Slot.serviceType[0].coding[0]", "code-invalid")
+    location = sas_examples.sos_location()
+    location["address"]["postalCode"] = "440000"
+    location["identifier"][0]["type"]["coding"][0]["code"] = "IDNST"
+    del location["managingOrganization"]
+    issues = profiles.validate(location)
+    _assert_issue(issues, "Location.address.postalCode", "value")
+    _assert_issue(issues, "Location.identifier[0].type", "value")
+    _assert_issue(issues, "Location.managingOrganization", "required")
+    schedule = sas_examples.sos_schedule()
+    schedule["actor"] = [{"display": "PFG"}]
+    _assert_issue(profiles.validate(schedule), "Schedule.actor[0].reference", "required")
+
+
+def test_sos_appointment_participant_statuses(profiles: ProfileSet) -> None:
+    appointment = sas_examples.sos_appointment()
+    appointment["participant"][0]["status"] = "tentative"
+    _assert_issue(profiles.validate(appointment), "Appointment.participant[0].status",
+                  "code-invalid")

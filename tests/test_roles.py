@@ -7,13 +7,14 @@ from datetime import datetime
 
 import pytest
 
-from app.accounts.models import ROLES, Account, UserSession
+from app.accounts.models import ROLES, TERMS_VERSION, Account, UserSession
 from app.auth.roles import LABELS, ROLE_RIGHTS, Right, has_right, rights
 
 NOW = datetime(2026, 11, 25, 12, 0)
 ACCOUNT = Account(pk=1, practitioner_id="p1", email="a@example.fr", family="Martin",
                   given="Jeanne", role="staff", active=True, terms_accepted_at=NOW,
-                  created_at=NOW, updated_at=NOW, deactivated_at=None)
+                  created_at=NOW, updated_at=NOW, deactivated_at=None,
+                  terms_version=TERMS_VERSION)
 SESSION = UserSession(pk=1, account_pk=1, from_sas=False, created_at=NOW, last_seen_at=NOW,
                       revoked_at=None)
 
@@ -28,8 +29,9 @@ def test_every_role_has_rights_and_every_right_a_french_label() -> None:
                       Right.VIEW_PATIENT_APPOINTMENTS}),
     ("staff", {Right.VIEW_AVAILABILITY, Right.MANAGE_CENTRE_AGENDAS, Right.BOOK_FOR_PATIENT,
                Right.VIEW_PATIENT_APPOINTMENTS}),
-    # The administrator manages accounts and reads the audit trail, never patient data.
-    ("administrator", {Right.MANAGE_ACCOUNTS, Right.VIEW_AUDIT}),
+    # The administrator manages accounts, reads the audit trail and the service levels,
+    # never patient data.
+    ("administrator", {Right.MANAGE_ACCOUNTS, Right.VIEW_AUDIT, Right.VIEW_SUPERVISION}),
     ("regulator", set()),  # a password login: no regulator rights
 ])
 def test_rights_of_each_role_in_a_local_session(role: str, expected: set[Right]) -> None:
@@ -47,6 +49,7 @@ def test_regulator_rights_only_in_a_session_that_came_from_sas() -> None:
 
 @pytest.mark.parametrize("closed", [
     {"account": {"active": False}}, {"account": {"terms_accepted_at": None}},
+    {"account": {"terms_version": "2020-01"}},  # accepted an older text
     {"session": {"revoked_at": NOW}}, {"account": {"role": "unknown"}},
 ])
 def test_no_rights_when_the_account_or_session_is_closed(closed: dict[str, dict[str, object]]

@@ -101,13 +101,17 @@ class AccessGuard(Interceptor):
             return
         previous = event.previous.as_dict() if event.previous and not event.previous.deleted \
             else None
-        # An update that creates (client-chosen id, or over a deleted resource) is a create.
-        action = CREATE if event.method == "PUT" and previous is None else (
-            policy.WRITE_ACTIONS[event.method])
-        policy.require(principal, event.resource_type, action)
         contents = [c for c in (event.resource, previous) if c is not None]
-        if event.resource_type == "Practitioner":
-            self._regulators(principal, contents)
+        # A write the server makes for the caller (a booking's Slot) needs no scope of its
+        # own; it still stays inside a restricted caller's agendas (below).
+        if event.server_made is None:
+            # An update that creates (client-chosen id, or over a deleted resource) is a
+            # create.
+            action = CREATE if event.method == "PUT" and previous is None else (
+                policy.WRITE_ACTIONS[event.method])
+            policy.require(principal, event.resource_type, action)
+            if event.resource_type == "Practitioner":
+                self._regulators(principal, contents)
         if principal.restricted and event.resource_type in RESTRICTED_WRITES:
             compartment = _compartment(repo, principal)
             outside = [c for c in contents if not compartment.holds(event.resource_type, c)]

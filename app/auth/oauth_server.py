@@ -30,7 +30,7 @@ from app.auth.tokens import (
 )
 from app.config import Settings
 from app.db import read_transaction
-from app.search.registry import SUPPORTED_TYPES
+from app.search.registry import READ_ONLY_TYPES, SUPPORTED_TYPES
 from app.state import current_state
 
 oauth = Blueprint("oauth", __name__)
@@ -101,8 +101,9 @@ def jwks() -> Response:
 def smart_configuration() -> Response:
     settings = current_state().settings
     scopes = ["system/*.read", "system/*.write", "system/*.rs", "system/*.cruds"]
+    # Read-only types (AuditEvent) are offered for reading only.
     scopes += [f"system/{kind}.{access}" for kind in sorted(SUPPORTED_TYPES)
-               for access in ("rs", "cruds")]
+               for access in (("rs",) if kind in READ_ONLY_TYPES else ("rs", "cruds"))]
     document: dict[str, Any] = {
         "issuer": issuer(settings),
         "grant_types_supported": [GRANT_TYPE],

@@ -22,6 +22,7 @@ class Right(StrEnum):
     VIEW_PATIENT_APPOINTMENTS = "view-patient-appointments"  # appointments with patient data
     MANAGE_ACCOUNTS = "manage-accounts"
     VIEW_AUDIT = "view-audit"
+    VIEW_SUPERVISION = "view-supervision"  # service levels (the SLA page)
 
 
 STAFF, PRACTITIONER, ADMINISTRATOR = "staff", "practitioner", "administrator"
@@ -32,7 +33,7 @@ ROLE_RIGHTS: dict[str, frozenset[Right]] = {
                              Right.VIEW_PATIENT_APPOINTMENTS}),
     STAFF: frozenset({Right.VIEW_AVAILABILITY, Right.MANAGE_CENTRE_AGENDAS,
                       Right.BOOK_FOR_PATIENT, Right.VIEW_PATIENT_APPOINTMENTS}),
-    ADMINISTRATOR: frozenset({Right.MANAGE_ACCOUNTS, Right.VIEW_AUDIT}),
+    ADMINISTRATOR: frozenset({Right.MANAGE_ACCOUNTS, Right.VIEW_AUDIT, Right.VIEW_SUPERVISION}),
 }
 
 # French labels for the account page.
@@ -44,6 +45,7 @@ LABELS = {
     Right.VIEW_PATIENT_APPOINTMENTS: "consulter les rendez-vous des patients",
     Right.MANAGE_ACCOUNTS: "gérer les comptes",
     Right.VIEW_AUDIT: "consulter la traçabilité des accès",
+    Right.VIEW_SUPERVISION: "consulter la supervision du service",
 }
 
 

@@ -147,6 +147,9 @@ def capability_statement() -> dict[str, Any]:
             "resource": resources,
             "interaction": system,
             "searchParam": [{"name": "_count", "type": "number"},
-                            {"name": "_sort", "type": "string"}],
+                            {"name": "_sort", "type": "string"},
+                            # Reverse chaining, on every type (app/search/query.py).
+                            {"name": "_has", "type": "special",
+                             "definition": f"{SPEC_BASE}Resource-has"}],
         }],
     }

@@ -39,6 +39,20 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def stop_group(process: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
+    """SIGTERM to the process group a server was started in, SIGKILL if it lingers."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 class LiveServer:
     """`gunicorn wsgi:app` on a free port of 127.0.0.1 against `database_url`.
 
@@ -57,8 +71,10 @@ class LiveServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> LiveServer:
-        env = dict(os.environ, **self.env, DATABASE_URL=self.database_url,
-                   FHIR_BASE_URL=self.base_url)
+        # The web pages on the same origin, unless `env` says otherwise (the production
+        # profile refuses to start without PUBLIC_WEB_URL).
+        env = {**os.environ, "PUBLIC_WEB_URL": self.base_url.removesuffix("/fhir"),
+               **self.env, "DATABASE_URL": self.database_url, "FHIR_BASE_URL": self.base_url}
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--chdir", str(REPO_ROOT),
@@ -101,16 +117,7 @@ class LiveServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
