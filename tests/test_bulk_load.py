@@ -223,3 +223,21 @@ def test_a_load_killed_midway_leaves_nothing(app: Any, database_url: str, engine
     assert process.returncode == 0, err
     assert count(engine, "Slot", "k") == 12 * 900
     assert count(engine, "Schedule", "k") == 12
+
+
+def test_references_are_checked_across_checkpoints(client: Any, engine: Engine,
+                                                   monkeypatch: Any) -> None:
+    """Chunks of 3 lines: a reference forward into a later chunk resolves; one that nothing
+    in the file resolves is refused, even when its chunk's checkpoint has long passed."""
+    from app.fhir import bulk_load
+
+    monkeypatch.setattr(bulk_load, "CHECKPOINT_LINES", 3)
+    lines = agenda_lines("x", 8)
+    forward = [*lines[2:], *lines[:2]]  # the Slots first, their Schedule in the last chunk
+    assert post_ndjson(client, ndjson(*forward)).status_code == 200
+    assert count(engine, "Slot", "x-") == 8
+
+    orphan = [slot("Schedule/nowhere", id="y-orphan"), *agenda_lines("y", 8)]
+    outcome = assert_outcome(post_ndjson(client, ndjson(*orphan)), 422)
+    assert "Schedule/nowhere" in json.dumps(outcome)
+    assert count(engine, "Slot", "y-") == 0

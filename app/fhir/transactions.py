@@ -207,7 +207,7 @@ def transaction(state: AppState, bundle: dict[str, Any], prefer: str,
     with state.writing(author, address) as repo:
         mapping = _resolve_targets(repo, entries)
         for entry in entries:
-            if entry.request.body is not None:
+            if mapping and entry.request.body is not None:  # no fullUrl to resolve: no walk
                 entry.request.body = rewrite_references(entry.request.body, mapping)
         repo.prefetch(targets(entries))
         for entry in sorted(entries, key=lambda e: (ORDER[e.method], e.index)):

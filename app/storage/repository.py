@@ -90,6 +90,8 @@ class Repository:
         # or wrote: nobody else can change them before it ends.
         self._known: dict[tuple[str, str], Stored | None] = {}
         self._deferred: dict[Hashable, Callable[[], None]] = {}
+        # Work a checkpoint could not conclude (see `defer_to_finish`).
+        self._at_finish: dict[Hashable, Callable[[], None]] = {}
         self._free_pks: list[int] = []
         self._given_pks = 0
         self._last_pk: int | None = None
@@ -266,6 +268,9 @@ class Repository:
         for interceptor in self.interceptors:
             interceptor.before_commit(self)
         self.closing = True
+        for key, task in self._at_finish.items():
+            self._deferred.setdefault(key, task)
+        self._at_finish.clear()
         self._run_deferred()
         self.flush()
 
@@ -284,6 +289,12 @@ class Repository:
             work, self._deferred = self._deferred, {}
             for task in work.values():
                 task()
+
+    def defer_to_finish(self, key: Hashable, task: Callable[[], None]) -> None:
+        """Run `task` when the unit finishes: what a checkpoint's deferred task could not
+        conclude yet (a reference to a resource further in a bulk load) waits for the end,
+        even if nothing is written after that checkpoint."""
+        self._at_finish.setdefault(key, task)
 
     def defer(self, key: Hashable, task: Callable[[], None]) -> None:
         """Run `task` once before the unit commits, after every `before_commit`: work an

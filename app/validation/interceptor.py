@@ -46,5 +46,8 @@ def _check(repo: Repository, pending: list[Targets]) -> None:
     pending.clear()
     if repo.closing:
         raise_missing(missing)
-    # Midway through a bulk load: what is still missing may come further in the file.
+    # Midway through a bulk load: what is still missing may come further in the file, and
+    # is checked again when the unit finishes.
     pending.extend({id(targets): targets for targets, _ in missing}.values())
+    if pending:
+        repo.defer_to_finish(PENDING, lambda: _check(repo, pending))
