@@ -211,3 +211,16 @@ def test_connections_dropped_by_the_server_are_replaced_at_checkout(engine: Engi
     for _ in range(3):
         with engine.connect() as conn:
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pooled
+
+
+def test_a_search_inside_the_transaction_that_writes_sees_the_places(client: Any) -> None:
+    """Places and slots are projected once per unit of work (deferred): a SAS search entry
+    of the same transaction still answers from the unit's writes."""
+    from tests.factories import bundle, entry
+
+    writes = [entry("PUT", f"{r['resourceType']}/{r['id']}", r) for r in agenda()]
+    search = entry("GET", sas_url(MARTIN).removeprefix("/fhir/"))
+    response = client.post("/fhir", json=bundle("transaction", *writes, search))
+    assert response.status_code == 200, body(response)
+    answer = body(response)["entry"][-1]["resource"]
+    assert sorted(slot_ids(answer)) == sorted(MARTIN_SLOTS)

@@ -164,6 +164,7 @@ def search(repo: Repository, req: FhirRequest) -> FhirResult:
     resource_type = check_type(req.resource_type)
     variant = recognised(repo.search_variants, resource_type, req.params)
     if variant is not None:
+        repo.settle()  # variants read the SAS projections, which writes update deferred
         self_url = req.self_url or f"{repo.settings.fhir_base_url}/{resource_type}"
         return FhirResult(200, raw=variant.answer(repo, resource_type, req.params,
                                                   strict=req.strict, self_url=self_url))

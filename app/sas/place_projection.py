@@ -20,33 +20,42 @@ from app.storage.repository import Repository
 from app.storage.scan import scan
 from app.storage.schema import sas_place
 
+PENDING = "sas:places"
 WATCHED = frozenset({"Schedule", "PractitionerRole", "Practitioner", "Location",
                      "Organization"})
 
 
-def affected(conn: Connection, base: str, event: WriteEvent) -> set[str]:
-    """The Schedules whose place may change with this write (the stored state is already
-    the new one; the previous version tells where a changed reference pointed before)."""
-    kind, resource_id = event.resource_type, event.resource_id
-    if kind == "Schedule":
-        return {resource_id}
+def affected(conn: Connection, base: str, events: list[WriteEvent]) -> set[str]:
+    """The Schedules whose place may change with these writes (the stored state is already
+    the new one; a previous version tells where a changed reference pointed before). One
+    round of queries for all of them: a bulk load's writes are looked at together."""
+    schedules: set[str] = set()
     practitioners: set[str] = set()
     roles: set[str] = set()
     locations: set[str] = set()
-    if kind == "Practitioner":
-        practitioners.add(resource_id)
-    elif kind == "PractitionerRole":
-        roles.add(resource_id)
-        versions = (event.previous.as_dict() if event.previous else {}, event.resource or {})
-        practitioners.update(o for v in versions if (o := owner(v, base)))
-    elif kind == "Location":
-        locations.add(resource_id)
-    else:  # an Organization: the structure of roles, or of Locations it manages
+    organizations: set[str] = set()
+    for event in events:
+        kind, resource_id = event.resource_type, event.resource_id
+        if kind == "Schedule":
+            schedules.add(resource_id)
+        elif kind == "Practitioner":
+            practitioners.add(resource_id)
+        elif kind == "PractitionerRole":
+            roles.add(resource_id)
+            versions = (event.previous.as_dict() if event.previous else {},
+                        event.resource or {})
+            practitioners.update(o for v in versions if (o := owner(v, base)))
+        elif kind == "Location":
+            locations.add(resource_id)
+        else:  # an Organization: the structure of roles, or of Locations it manages
+            organizations.add(resource_id)
+    if organizations:
         roles |= referring(conn, "PractitionerRole", "organization",
-                           {"Organization": {resource_id}})
+                           {"Organization": organizations})
         locations |= referring(conn, "Location", "organization",
-                               {"Organization": {resource_id}})
-    roles |= referring(conn, "PractitionerRole", "location", {"Location": locations})
+                               {"Organization": organizations})
+    if locations:
+        roles |= referring(conn, "PractitionerRole", "location", {"Location": locations})
     # A Schedule may name only the practitioner (its role is then chosen among the
     # practitioner's roles) or only the role (the practitioner is the role's owner).
     practitioners.update(o for r in contents(conn, "PractitionerRole", roles).values()
@@ -54,8 +63,7 @@ def affected(conn: Connection, base: str, event: WriteEvent) -> set[str]:
     roles.update(*roles_of(conn, practitioners, base).values())
     found = referring(conn, "Schedule", "actor", {
         "Practitioner": practitioners, "PractitionerRole": roles, "Location": locations})
-    organizations = {resource_id} if kind == "Organization" else set()
-    return found | _published(conn, practitioners, roles, organizations)
+    return schedules | found | _published(conn, practitioners, roles, organizations)
 
 
 def _published(conn: Connection, practitioners: set[str], roles: set[str],
@@ -88,12 +96,24 @@ def refresh(conn: Connection, rules: PlaceRules, schedule_ids: set[str]) -> None
 
 
 class SasPlaceProjection(Interceptor):
+    """Collects the writes of a unit and recomputes the places they touch once, before the
+    unit commits (or when a search of the unit needs them: `Repository.settle`)."""
+
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource_type not in WATCHED or event.stored is None:
             return
-        settings = repo.settings
-        rules = PlaceRules(settings.fhir_base_url, settings.local_identifier_system)
-        refresh(repo.conn, rules, affected(repo.conn, rules.base, event))
+        pending: list[WriteEvent] = repo.memo(PENDING, list)
+        pending.append(event)
+        repo.defer(PENDING, lambda: _project(repo, pending))
+
+
+def _project(repo: Repository, pending: list[WriteEvent]) -> None:
+    events = list(pending)
+    pending.clear()
+    settings = repo.settings
+    rules = PlaceRules(settings.fhir_base_url, settings.local_identifier_system)
+    conn = repo.conn
+    refresh(conn, rules, affected(conn, rules.base, events))
 
 
 def rebuild(conn: Connection, local_base: str, local_identifier_system: str,

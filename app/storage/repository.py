@@ -283,6 +283,11 @@ class Repository:
         self.flush()
         self._known.clear()
 
+    def settle(self) -> None:
+        """Do the work deferred so far (projections, audit; not the unit's final checks),
+        so that a statement over the projections inside this unit sees its own writes."""
+        self._run_deferred()
+
     def _run_deferred(self) -> None:
         while self._deferred:
             # Deferred work may write, and those writes defer work of their own: rounds.
