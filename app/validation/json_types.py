@@ -64,7 +64,8 @@ def classify(annotation: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _kind_of(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """The JSON type of a parsed value, as FHIR's JSON rules name it."""
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -100,7 +101,7 @@ def _check(node: dict[str, Any], model: Any, path: str) -> list[Issue]:
 
 
 def _primitive(value: Any, kind: str, codes: tuple[str, ...], where: str) -> list[Issue]:
-    actual = _kind_of(value)
+    actual = json_kind(value)
     compatible = actual == kind or (kind == "number" and actual == "integer")
     if not compatible:
         return [Issue("value", f"{where}: expected a JSON {kind}, got {actual} {value!r}",

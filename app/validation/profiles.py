@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,18 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from app.config import PROJECT_ROOT
 from app.outcome import Issue
+from app.validation.profile_documents import (
+    ElementNode,
+    Profile,
+    ValueSetCodes,
+    canonical,
+    read_profiles,
+)
 
 Json = dict[str, Any]
 BASE_PROFILE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 # Marks an element constraint taken from the guide's narrative rather than its StructureDefinition.
 NARRATIVE_RULE_URL = "urn:fhir-agenda:narrative-rule"
-_MAX_LISTED_CODES = 12
 # The FHIRPath invariants we evaluate: `element.matches('regex')`.
 MATCHES = re.compile(r"([A-Za-z]+)\.matches\('((?:[^'\\]|\\.)*)'\)")
 
@@ -46,55 +52,6 @@ class Found:
     path: str
     value: Any
     key: str
-
-
-@dataclass
-class ElementNode:
-    """An element of a profile's differential, with its children and slices."""
-
-    name: str
-    definition: Json | None = None
-    children: dict[str, ElementNode] = field(default_factory=dict)
-    slices: dict[str, ElementNode] = field(default_factory=dict)
-
-    def descendant(self, dotted: str) -> ElementNode | None:
-        node: ElementNode | None = self
-        for name in dotted.split("."):
-            node = node.children.get(name) if node else None
-        return node
-
-
-@dataclass(frozen=True)
-class Profile:
-    url: str
-    name: str
-    type: str
-    root: ElementNode
-    document: Json
-
-
-@dataclass(frozen=True)
-class ValueSetCodes:
-    """Allowed codes per system; None means every code of the system."""
-
-    url: str
-    systems: dict[str, frozenset[str] | None]
-
-    def contains(self, system: str | None, code: str | None) -> bool:
-        if system not in self.systems or not code:
-            return False
-        codes = self.systems[system]
-        return codes is None or code in codes
-
-    def has_code(self, code: str | None) -> bool:
-        return bool(code) and any(codes is None or code in codes
-                                  for codes in self.systems.values())
-
-    def describe(self) -> str:
-        codes = sorted(c for cs in self.systems.values() if cs for c in cs)
-        if not codes or len(codes) > _MAX_LISTED_CODES:
-            return self.url
-        return f"{self.url} ({', '.join(codes)})"
 
 
 @dataclass
@@ -120,10 +77,10 @@ class ProfileSet:
         self.value_sets = value_sets
 
     def __contains__(self, url: str) -> bool:
-        return _canonical(url) in self.profiles
+        return canonical(url) in self.profiles
 
     def get(self, url: str) -> Profile | None:
-        return self.profiles.get(_canonical(url))
+        return self.profiles.get(canonical(url))
 
     def validate(self, resource: Json, profiles: Sequence[str] = (), *,
                  unknown_profile: str = "error") -> list[Issue]:
@@ -215,7 +172,7 @@ class ProfileSet:
             self._check_constraint(constraint, found, walk)
         binding = definition.get("binding") or {}
         if binding.get("strength") == "required":
-            self._check_binding(found, self.value_sets[_canonical(binding["valueSet"])], walk)
+            self._check_binding(found, self.value_sets[canonical(binding["valueSet"])], walk)
         types = definition.get("type") or []
         path = str(definition.get("path", ""))
         if path.endswith("[x]") and types:
@@ -307,7 +264,7 @@ class ProfileSet:
         profile = self.get(url)
         if profile is not None:
             return profile.type
-        name = _canonical(url).rsplit("/", 1)[-1]
+        name = canonical(url).rsplit("/", 1)[-1]
         if url.startswith(BASE_PROFILE_PREFIX):
             return name
         # FR Core names its profiles Fr<Type>; anything else is unknown (accept any type).
@@ -334,7 +291,7 @@ class ProfileSet:
         # system is almost always a mistake: say so without failing the resource.
         for name, slice_node in node.slices.items():
             binding = (slice_node.definition or {}).get("binding") or {}
-            value_set = self.value_sets.get(_canonical(binding.get("valueSet", "")))
+            value_set = self.value_sets.get(canonical(binding.get("valueSet", "")))
             codes = [c for c in _codes(found.value) if value_set and value_set.has_code(c)]
             if codes:
                 walk.error("code-invalid", found.path, f"code {codes[0]} belongs to slice {name}"
@@ -375,7 +332,7 @@ class ProfileSet:
             return any(_matches(v, wanted[0]) for v in values)
         binding = expected.get("binding") or {}
         if binding.get("strength") == "required":
-            value_set = self.value_sets[_canonical(binding["valueSet"])]
+            value_set = self.value_sets[canonical(binding["valueSet"])]
             return any(_codings_in(v, value_set) for v in values)
         if path == "url":
             urls = {p for t in (slice_node.definition or {}).get("type", [])
@@ -392,7 +349,7 @@ class ProfileSet:
                 continue
             declared = set(_declared_profiles(value))
             for url in kind.get("profile", []):
-                if _canonical(url) in declared or (url in self and not any(
+                if canonical(url) in declared or (url in self and not any(
                         i.severity == "error" for i in self.validate(value, [url]))):
                     return True
         return False
@@ -413,54 +370,7 @@ def default_profiles() -> ProfileSet:
 
 @lru_cache(maxsize=8)
 def _load_profiles(directory: str) -> ProfileSet:
-    root = Path(directory)
-    value_sets = {vs.url: vs for vs in map(_value_set, _read_all(root / "valuesets", "ValueSet"))}
-    profiles = {}
-    for document in _read_all(root, "StructureDefinition"):
-        profile = _profile(document)
-        _require_value_sets(profile, value_sets)
-        profiles[profile.url] = profile
-    return ProfileSet(profiles, value_sets)
-
-
-def _read_all(directory: Path, resource_type: str) -> Iterator[Json]:
-    for path in sorted(directory.glob("*.json")):
-        document = json.loads(path.read_text(encoding="utf-8"))
-        if document.get("resourceType") == resource_type:
-            yield document
-
-
-def _profile(document: Json) -> Profile:
-    root = ElementNode(document["type"])
-    for element in document.get("differential", {}).get("element", []):
-        node = root
-        for segment in element["id"].split(".")[1:]:
-            name, _, slice_name = segment.partition(":")
-            node = node.children.setdefault(name, ElementNode(name))
-            if slice_name:
-                node = node.slices.setdefault(slice_name, ElementNode(name))
-        node.definition = element
-    return Profile(document["url"], document.get("name", document["url"]), document["type"],
-                   root, document)
-
-
-def _value_set(document: Json) -> ValueSetCodes:
-    systems: dict[str, frozenset[str] | None] = {}
-    for include in document.get("compose", {}).get("include", []):
-        concepts = include.get("concept")
-        systems[include["system"]] = (frozenset(c["code"] for c in concepts)
-                                      if concepts else None)
-    return ValueSetCodes(document["url"], systems)
-
-
-def _require_value_sets(profile: Profile, value_sets: dict[str, ValueSetCodes]) -> None:
-    # A required binding we cannot check would silently pass: refuse such a profile set.
-    for element in profile.document.get("differential", {}).get("element", []):
-        binding = element.get("binding") or {}
-        if binding.get("strength") == "required" and (
-                _canonical(binding.get("valueSet", "")) not in value_sets):
-            raise ValueError(f"{profile.url} {element['id']}: value set "
-                             f"{binding.get('valueSet')} is not in valuesets/")
+    return ProfileSet(*read_profiles(Path(directory)))
 
 
 # -- instance helpers ------------------------------------------------------------------------
@@ -572,7 +482,7 @@ def _local_reference_issues(resource: Json, path: str, contained: dict[str, Json
 
 def _declared_profiles(resource: Json) -> list[str]:
     meta = resource.get("meta") or {}
-    return [_canonical(url) for url in meta.get("profile") or [] if isinstance(url, str)]
+    return [canonical(url) for url in meta.get("profile") or [] if isinstance(url, str)]
 
 
 def _reference_type(reference: str) -> str | None:
@@ -592,10 +502,6 @@ def _is_resource_type(name: str) -> bool:
     except (KeyError, ValueError):
         return False
     return "meta" in model.model_fields  # resources have meta, datatypes do not
-
-
-def _canonical(url: str) -> str:
-    return url.split("|", 1)[0]
 
 
 def _unique(urls: list[str]) -> list[str]:

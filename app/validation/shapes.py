@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from app.validation.json_types import classify, model_named
+from app.validation.json_types import classify, json_kind, model_named
 
 Shape = tuple[Any, ...]
 MAX_SHAPES = 20_000  # learned shapes kept (agendas send few: the same software, the same data)
@@ -45,7 +45,8 @@ class _Primitive:
         self.kind, self.codes = kind, codes
 
     def accepts(self, value: Any) -> bool:
-        if _kind(value) != self.kind and not (self.kind == "number" and _kind(value) == "integer"):
+        kind = json_kind(value)
+        if kind != self.kind and not (self.kind == "number" and kind == "integer"):
             return False
         if self.codes and value not in self.codes:
             return False
@@ -127,16 +128,6 @@ def _part(element: Any, value: Any) -> Any:
         model = model_named(value.get("resourceType", ""))
         return _shape(value, model) if model is not None else None
     return _shape(value, element)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string" if isinstance(value, str) else type(value).__name__
 
 
 @lru_cache(maxsize=1024)
