@@ -8,9 +8,8 @@ individual variant, which would answer it otherwise), on the individual search's
 
 from __future__ import annotations
 
-from app.auth import access
-from app.auth.context import current_principal
 from app.sas.cpts_answer import CptsAnswer
+from app.sas.offer_search import SasOfferSearch
 from app.sas.request import SAS_INCLUDES, is_sas_search, parse_sas_search
 from app.storage.repository import Repository
 
@@ -18,18 +17,14 @@ CPTS_INCLUDES = frozenset({("_include", "Slot:service-type-reference"),
                            ("_include:iterate", "HealthcareService:organization")})
 
 
-class SasCptsSearch:
+class SasCptsSearch(SasOfferSearch):
     name = "sas-cpts"
-    single_statement = True
 
-    def recognises(self, resource_type: str, params: list[tuple[str, str]]) -> bool:
-        principal = current_principal.get()
-        from_sas = principal is not None and principal.is_sas
-        return bool(CPTS_INCLUDES & set(params)) and is_sas_search(
-            resource_type, params, from_sas)
+    def asks(self, resource_type: str, params: list[tuple[str, str]], from_sas: bool) -> bool:
+        return bool(CPTS_INCLUDES & set(params)) and is_sas_search(resource_type, params,
+                                                                   from_sas)
 
-    def answer(self, repo: Repository, resource_type: str, params: list[tuple[str, str]], *,
-               strict: bool, self_url: str) -> bytes:
-        access.sas_search()
+    def respond(self, repo: Repository, params: list[tuple[str, str]], strict: bool,
+                self_url: str) -> bytes:
         search = parse_sas_search(params, repo.settings, strict, SAS_INCLUDES | CPTS_INCLUDES)
         return CptsAnswer(repo).bundle(search, self_url, repo.settings.public_web_url)

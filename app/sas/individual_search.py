@@ -7,23 +7,19 @@ in the SAS aggregator profiles (app/sas/aggregator.py); its rules in app/sas/req
 
 from __future__ import annotations
 
-from app.auth import access
-from app.auth.context import current_principal
 from app.sas.aggregator import SasAggregator
+from app.sas.offer_search import SasOfferSearch
 from app.sas.request import is_sas_search, parse_sas_search
 from app.storage.repository import Repository
 
 
-class SasIndividualSearch:
+class SasIndividualSearch(SasOfferSearch):
     name = "sas-individual"
-    single_statement = True
 
-    def recognises(self, resource_type: str, params: list[tuple[str, str]]) -> bool:
-        principal = current_principal.get()
-        return is_sas_search(resource_type, params, principal is not None and principal.is_sas)
+    def asks(self, resource_type: str, params: list[tuple[str, str]], from_sas: bool) -> bool:
+        return is_sas_search(resource_type, params, from_sas)
 
-    def answer(self, repo: Repository, resource_type: str, params: list[tuple[str, str]], *,
-               strict: bool, self_url: str) -> bytes:
-        access.sas_search()
+    def respond(self, repo: Repository, params: list[tuple[str, str]], strict: bool,
+                self_url: str) -> bytes:
         search = parse_sas_search(params, repo.settings, strict)
         return SasAggregator(repo).bundle(search, self_url, repo.settings.public_web_url)

@@ -8,23 +8,19 @@ the sas-sos-* profiles from the projections (app/sas/sos_answer.py).
 
 from __future__ import annotations
 
-from app.auth import access
-from app.auth.context import current_principal
+from app.sas.offer_search import SasOfferSearch
 from app.sas.sos_answer import SosAnswer
 from app.sas.sos_request import is_sos_search, parse_sos_search
 from app.storage.repository import Repository
 
 
-class SasSosSearch:
+class SasSosSearch(SasOfferSearch):
     name = "sas-sos"
-    single_statement = True
 
-    def recognises(self, resource_type: str, params: list[tuple[str, str]]) -> bool:
-        principal = current_principal.get()
-        return is_sos_search(resource_type, params, principal is not None and principal.is_sas)
+    def asks(self, resource_type: str, params: list[tuple[str, str]], from_sas: bool) -> bool:
+        return is_sos_search(resource_type, params, from_sas)
 
-    def answer(self, repo: Repository, resource_type: str, params: list[tuple[str, str]], *,
-               strict: bool, self_url: str) -> bytes:
-        access.sas_search()
+    def respond(self, repo: Repository, params: list[tuple[str, str]], strict: bool,
+                self_url: str) -> bytes:
         search = parse_sos_search(params, repo.settings, strict)
         return SosAnswer(repo).bundle(search, self_url, repo.settings.public_web_url)
