@@ -63,7 +63,7 @@ def _role(rid: str, pid: str, lid: str | None, oid: str | None) -> Resource:
     return role
 
 
-def _schedule(sid: str, *actors: str) -> Resource:
+def schedule(sid: str, *actors: str) -> Resource:
     return {"resourceType": "Schedule", "id": sid, "active": True,
             "actor": [{"reference": a} for a in actors]}
 
@@ -115,14 +115,14 @@ def agenda() -> list[Resource]:
         _role("role-faure-c", "faure", "loc-c", None),
         _role("role-petit", "petit", "loc-none", None),
         _role("role-legrand", "legrand", "loc-c", None),
-        _schedule("sch-martin-a", "Practitioner/martin", "PractitionerRole/role-martin-a"),
-        _schedule("sch-martin-b", "Practitioner/martin", "PractitionerRole/role-martin-b"),
-        _schedule("sch-blanc", "Practitioner/blanc", "PractitionerRole/role-blanc"),
-        _schedule("sch-roux", "Practitioner/roux", "PractitionerRole/role-roux"),
-        _schedule("sch-noel", "PractitionerRole/role-noel"),
-        _schedule("sch-faure", "Practitioner/faure", "Location/loc-c"),
-        _schedule("sch-petit", "Practitioner/petit", "PractitionerRole/role-petit"),
-        _schedule("sch-legrand", "Practitioner/legrand", "PractitionerRole/role-legrand"),
+        schedule("sch-martin-a", "Practitioner/martin", "PractitionerRole/role-martin-a"),
+        schedule("sch-martin-b", "Practitioner/martin", "PractitionerRole/role-martin-b"),
+        schedule("sch-blanc", "Practitioner/blanc", "PractitionerRole/role-blanc"),
+        schedule("sch-roux", "Practitioner/roux", "PractitionerRole/role-roux"),
+        schedule("sch-noel", "PractitionerRole/role-noel"),
+        schedule("sch-faure", "Practitioner/faure", "Location/loc-c"),
+        schedule("sch-petit", "Practitioner/petit", "PractitionerRole/role-petit"),
+        schedule("sch-legrand", "Practitioner/legrand", "PractitionerRole/role-legrand"),
         # Inside the window (10 March 2030, 09:00 Paris = 08:00 UTC, to 13 March 09:00).
         sas_slot("m-a-public", "sch-martin-a", "2030-03-10T09:00:00+01:00",
                  "2030-03-10T09:20:00+01:00", "PUBLIC"),

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.factories import body
-from tests.sas_data import ACT, IDNST, R314, V2_0276, WINDOW, sas_slot, sas_url
+from tests.sas_data import ACT, IDNST, R314, V2_0276, WINDOW, sas_slot, sas_url, schedule
 
 Resource = dict[str, Any]
 FINESS = "http://finess.sante.gouv.fr"
@@ -108,11 +108,6 @@ def _sos_slot(slot_id: str, schedule_id: str, start: str, end: str, *kinds: str,
             "appointmentType": {"coding": [{"system": V2_0276, "code": "ROUTINE"}]}, **extra}
 
 
-def _schedule(sid: str, *actors: str) -> Resource:
-    return {"resourceType": "Schedule", "id": sid, "active": True,
-            "actor": [{"reference": a} for a in actors]}
-
-
 def sos() -> list[Resource]:
     """Two associations: Rennes (three places: two published, one without an address) and
     Lorient (one place), and a centre whose Organization has a FINESS only."""
@@ -136,12 +131,12 @@ def sos() -> list[Resource]:
         _place("pfg-lorient", "Centre de consultation Lorient", "sos-lorient",
                "12 impasse Royer Dubail", "56100"),
         _place("centre", "Centre de santé", "centre-finess", "1 rue de la Paix", "35000"),
-        _schedule("sch-nord", "Location/pfg-nord"),
+        schedule("sch-nord", "Location/pfg-nord"),
         # The doctor on duty named beside the place: the place is still the Schedule's.
-        _schedule("sch-cleunay", "Practitioner/martin", "Location/pfg-cleunay"),
-        _schedule("sch-sans-adresse", "Location/pfg-sans-adresse"),
-        _schedule("sch-lorient", "Location/pfg-lorient"),
-        _schedule("sch-centre", "Location/centre"),
+        schedule("sch-cleunay", "Practitioner/martin", "Location/pfg-cleunay"),
+        schedule("sch-sans-adresse", "Location/pfg-sans-adresse"),
+        schedule("sch-lorient", "Location/pfg-lorient"),
+        schedule("sch-centre", "Location/centre"),
         _sos_slot("n-1", "sch-nord", "2030-03-10T09:00:00+01:00", "2030-03-10T09:30:00+01:00",
                   "PUBLIC", "SNP", serviceType=[
                       {"coding": [{"system": ACT, "code": "AMB"}]},

@@ -12,7 +12,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine, text
 
-from app.cli import reindex_command
 from app.validation.profiles import default_profiles
 from tests.factories import body
 from tests.sas_data import IDNPS, MARTIN, NOEL, agenda, load, sas_slot
@@ -29,6 +28,7 @@ from tests.sas_offers import (
     slots,
     stored,
 )
+from tests.support.reindex import reindex_after_wiping
 
 SAS_ACCEPT = {"Accept": "application/json+fhir"}
 Resource = dict[str, Any]
@@ -222,12 +222,9 @@ def test_reindex_rebuilds_the_cpts_projection_identically(shared: Any, app: Flas
                                                           engine: Engine) -> None:
     incremental = _projections(engine)
     assert [row[0] for row in incremental[0]] == ["hs-a", "hs-a2", "hs-b"]
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM sas_cpts"))
-        conn.execute(text("UPDATE sas_slot SET cpts = NULL"))
-    result = app.test_cli_runner().invoke(reindex_command)
-    assert result.exit_code == 0, result.output
-    assert "3 CPTS offers" in result.output
+    output = reindex_after_wiping(app, engine, "DELETE FROM sas_cpts",
+                                  "UPDATE sas_slot SET cpts = NULL")
+    assert "3 CPTS offers" in output
     assert _projections(engine) == incremental
 
 

@@ -10,7 +10,6 @@ from flask import Flask
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.pool import NullPool
 
-from app.cli import reindex_command
 from app.storage.schema import sas_place
 from tests.factories import body
 from tests.sas_data import (
@@ -24,6 +23,7 @@ from tests.sas_data import (
     sas_slot,
     sas_url,
 )
+from tests.support.reindex import reindex_after_wiping
 from tests.test_regulators import by_identifier, national, regulator, send
 from tests.test_sas_search import ask, of_type, slot_ids
 
@@ -185,11 +185,8 @@ def test_reindex_rebuilds_the_projection_identically(sas: Any, app: Flask,
     incremental = projection(engine)
     assert {row[1] for row in incremental if row[0] == "sch-martin-a"} == {
         MARTIN, "0691234599"}
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM sas_place"))
-    result = app.test_cli_runner().invoke(reindex_command)
-    assert result.exit_code == 0, result.output
-    assert "6 practice places" in result.output
+    output = reindex_after_wiping(app, engine, "DELETE FROM sas_place")
+    assert "6 practice places" in output
     assert projection(engine) == incremental
 
 

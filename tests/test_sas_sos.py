@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine, text
 
-from app.cli import reindex_command
 from app.validation.profiles import default_profiles
 from tests.factories import body
 from tests.sas_data import ACT, IDNPS, IDNST, agenda, load
 from tests.sas_offers import IG, LORIENT, RENNES, of_type, put, slots, sos, sos_url, stored
+from tests.support.reindex import reindex_after_wiping
 
 SAS_ACCEPT = {"Accept": "application/json+fhir"}
 Resource = dict[str, Any]
@@ -209,12 +209,9 @@ def test_reindex_rebuilds_the_sos_projection_identically(associations: Any, app:
     assert [row[0] for row in incremental[0]] == ["sch-cleunay", "sch-lorient", "sch-nord"]
     assert [row[0] for row in incremental[1]] == [
         "c-1", "l-1", "l-2", "n-1", "n-late", "n-public-pro"]
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM sas_sos_place"))
-        conn.execute(text("UPDATE sas_slot SET sos = NULL"))
-    result = app.test_cli_runner().invoke(reindex_command)
-    assert result.exit_code == 0, result.output
-    assert "3 SOS Médecins places" in result.output
+    output = reindex_after_wiping(app, engine, "DELETE FROM sas_sos_place",
+                                  "UPDATE sas_slot SET sos = NULL")
+    assert "3 SOS Médecins places" in output
     assert _projections(engine) == incremental
 
 
