@@ -7,17 +7,19 @@ the delivery worker.
 SAS link with `&origin=sas` → provider login → terms of use → agenda → booking →
 confirmation, then the Appointment through the FHIR API, the Slot busy and the POST SAS
 received; already signed in at the provider → no login step; no origin → no regulator
-right; a deactivated regulator → refused. The run writes a screenshot of each page to
-docs/screenshots/ (the README shows them).
+right; a deactivated regulator → refused. The run takes a screenshot of each page;
+UPDATE_SCREENSHOTS=1 writes them to docs/screenshots/ (the README shows them).
 
 Run these alone with `pytest -m browser`; `make browser-tools` installs Chromium.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +48,11 @@ from tests.support.sas_fixtures import pki_fixture, sas_ca_bundle_only  # noqa: 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+# The README's pictures are refreshed on demand (UPDATE_SCREENSHOTS=1): a test run does not
+# rewrite tracked files; otherwise the shots go to a scratch folder, still taken and checked.
+SHOTS = (Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+         if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+         else Path(tempfile.gettempdir()) / "fhir-agenda-screenshots")
 DEACTIVATED_RPPS = "810001111118"
 # What Chromium runs with: no sandbox (CI containers), nothing fetched in the background.
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -127,7 +133,7 @@ def page(chromium: Any) -> Iterator[Any]:
 
 
 def shoot(world: World, page: Any, name: str) -> None:
-    """docs/screenshots/<name>.png, once per run (on the first database of the run)."""
+    """SHOTS/<name>.png, once per run (on the first database of the run)."""
     if world.backend == "sqlite" or not (SHOTS / f"{name}.png").exists():
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{name}.png"))
