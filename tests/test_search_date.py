@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -269,7 +270,9 @@ def test_last_updated(client: Any) -> None:
     shifted = paris.isoformat(timespec="milliseconds") + "%2B05:00"
     assert found(client, f"Practitioner?_lastUpdated=ge{shifted}") == {"second"}
 
-    today = datetime.now(UTC).date()
+    # Dates without a time are days of the server's zone (Europe/Paris), not UTC's: between
+    # 23:00 and midnight UTC, "tomorrow" in UTC has already begun in Paris.
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
     yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
     assert found(client, f"Practitioner?_lastUpdated=gt{yesterday}") == {"first", "second"}
     assert found(client, f"Practitioner?_lastUpdated=ge{tomorrow}") == set()
