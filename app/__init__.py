@@ -19,6 +19,7 @@ from app.sas.slot_projection import SasSlotProjection
 from app.sas.sos_projection import SasSosProjection
 from app.sas.sos_search import SasSosSearch
 from app.scheduling.booking import SlotBooking
+from app.scheduling.overlap import OverlapRule
 from app.state import AppState
 from app.subscriptions.channels.rest_hook import RestHookChannel
 from app.subscriptions.channels.sas import SasChannel
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # Order matters: access control, rules and validation first, then what reacts to
         # the stored version.
         interceptors=[AccessGuard(), ValidationInterceptor(), SubscriptionRules(),
-                      RegulatorRules(sync_regulator), SlotBooking(),
+                      RegulatorRules(sync_regulator), SlotBooking(), OverlapRule(),
                       SasSlotProjection(), SasPlaceProjection(), SasCptsProjection(),
                       SasSosProjection(), SasNotifier(),
                       SubscriptionMatcher(), AuditTrail()],

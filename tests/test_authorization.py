@@ -57,8 +57,10 @@ def secured(app: Flask, engine: Engine, database_url: str,
 
 
 def _appointment(appointment_id: str, actor: str, patient_id: str, slot_id: str) -> Resource:
+    # At its slot's time: a practitioner is in one appointment at a time.
+    (start, end), = [(r["start"], r["end"]) for r in agenda() if r["id"] == slot_id]
     return {"resourceType": "Appointment", "id": appointment_id, "status": "booked",
-            "start": "2030-03-10T09:00:00+01:00", "end": "2030-03-10T09:20:00+01:00",
+            "start": start, "end": end,
             "slot": [{"reference": f"Slot/{slot_id}"}],
             "participant": [{"actor": {"reference": actor}, "status": "accepted"},
                             {"actor": {"reference": f"Patient/{patient_id}"},

@@ -34,11 +34,14 @@ Resource = dict[str, Any]
 AUTHOR = "https://fhir-agenda.org/fhir/StructureDefinition/version-author"
 PATIENT = {"resourceType": "Patient", "id": "p-1", "name": [{"family": "Durand"}]}
 SAS_VISIBLE = ["m-a-public", "m-a-pro-snp", "m-a-mixed", "m-b-cpts"]  # Dr Martin, free
+SLOT_TIMES = {r["id"]: (r["start"], r["end"]) for r in agenda() if r["resourceType"] == "Slot"}
 
 
 def appointment(*slot_ids: str, status: str = "booked", **extra: Any) -> Resource:
-    return {"resourceType": "Appointment", "status": status,
-            "start": "2030-03-10T09:00:00+01:00", "end": "2030-03-10T09:20:00+01:00",
+    # At the time of its first slot: Dr Martin is in one appointment at a time
+    # (app/scheduling/overlap.py).
+    start, end = SLOT_TIMES.get(slot_ids[0] if slot_ids else "", SLOT_TIMES["m-a-public"])
+    return {"resourceType": "Appointment", "status": status, "start": start, "end": end,
             "slot": [{"reference": f"Slot/{s}"} for s in slot_ids],
             "participant": [{"actor": {"reference": "Practitioner/martin"},
                              "status": "accepted"},

@@ -51,6 +51,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from app.scheduling.overlap import OVERBOOKING_URL
 from app.search.registry import SUPPORTED_TYPES, params_for
 from tests import sas_data
 from tests.factories import bundle, entry
@@ -225,6 +226,11 @@ def _seed() -> list[Resource]:
          "location": [{"reference": "Location/loc-a"}]},
         regulator(REGULATOR_ID, "regulateur@sas.example", resource_id="reg-1"),
         {**appointment(), "id": "appt-1"},
+        # The fuzz writes Dr Martin's appointment at the same time again and again: an
+        # agenda of his allows overbooking (app/scheduling/overlap.py).
+        {"resourceType": "Schedule", "id": "sch-martin-overbooking", "active": True,
+         "actor": [{"reference": "Practitioner/martin"}],
+         "extension": [{"url": OVERBOOKING_URL, "valueBoolean": True}]},
         {"resourceType": "Subscription", "id": "sub-appointments", "status": "active",
          "reason": "fuzz", "criteria": "Appointment?status=booked",
          "channel": {"type": "rest-hook", "endpoint": "https://agenda.example/hook",
@@ -469,6 +475,11 @@ def template(resource_type: str) -> Resource:
                                   "2030-03-10T10:20:00+01:00", "PUBLIC"),
         # No slot: a slot is booked once (app/scheduling), and templates are written often.
         "Appointment": {k: v for k, v in appointment().items() if k != "slot"},
+        "Device": {"resourceType": "Device", "status": "active",
+                   "deviceName": [{"name": "Échographe", "type": "user-friendly-name"}]},
+        "RelatedPerson": {"resourceType": "RelatedPerson", "active": True,
+                          "patient": {"reference": "Patient/pat-1"},
+                          "name": [{"family": "Durand", "given": ["Marie"]}]},
         "Patient": {
             "resourceType": "Patient", "name": [{"family": "Durand", "given": ["Paul"]}],
             "birthDate": "1980-05-17", "gender": "male",

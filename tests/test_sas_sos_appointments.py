@@ -112,7 +112,7 @@ def test_an_appointment_elsewhere_stays_frappointmentsas(
     doctor, operator = agenda.doctor(), agenda.regulator()
     agenda.book([doctor], operator)
     # Pending is not told outside the SOS offer.
-    agenda.book([doctor], operator, status="pending")
+    agenda.book([doctor], operator, minutes=30, status="pending")
     drain(app)
     (request,) = sas.requests
     _valid(request.body, SAS_PROFILE)

@@ -175,6 +175,9 @@ def subscription(criteria: str, endpoint: str, *, payload: str | None = FHIR_JSO
             "criteria": criteria, "channel": channel, **extra}
 
 
+LATER = {"start": "2026-11-02T10:00:00+01:00", "end": "2026-11-02T10:15:00+01:00"}
+
+
 def appointment(*actors: str, status: str = "booked", start: str = "2026-11-02T09:00:00+01:00",
                 end: str = "2026-11-02T09:15:00+01:00", **extra: Any) -> Resource:
     return {"resourceType": "Appointment", "status": status, "start": start, "end": end,
@@ -294,7 +297,7 @@ def test_reference_criteria_notify_matching_appointments_only(
     (notified,) = receiver.take()
     assert notified.path == f"/hook/Appointment/{mine['id']}"
 
-    create(hooks, appointment(doctors["other"], doctors["patient"]))
+    create(hooks, appointment(doctors["other"], doctors["patient"], **LATER))
     assert deliver(hook_app) == 0
     assert receiver.take() == []
 
@@ -430,7 +433,7 @@ def test_notifications_follow_the_transaction(hook_app: Flask, hooks: FlaskClien
     assert deliver(hook_app) == 0
 
     done = send(hooks, "POST", "", bundle("transaction", entry("POST", "Appointment", valid),
-                                          entry("POST", "Appointment", valid)))
+                                          entry("POST", "Appointment", {**valid, **LATER})))
     assert done.status_code == 200, body(done)
     assert deliver(hook_app) == 2
     assert len({r.path for r in receiver.take()}) == 2
@@ -543,7 +546,7 @@ def test_status_off_stops_notifications_and_active_resumes_them(
     off = change(hooks, created, status="off")
     assert off["status"] == "off"
     booked = change(hooks, booked, status="arrived")
-    create(hooks, appointment(doctors["doctor"]))
+    create(hooks, appointment(doctors["doctor"], **LATER))
     assert deliver(hook_app) == 0
     assert receiver.take() == []
 
@@ -562,7 +565,7 @@ def test_deleting_the_subscription_stops_notifications(
     receiver.take()
     assert send(hooks, "DELETE", f"Subscription/{created['id']}").status_code in (200, 204)
     change(hooks, booked, status="arrived")
-    create(hooks, appointment(doctors["doctor"]))
+    create(hooks, appointment(doctors["doctor"], **LATER))
     assert deliver(hook_app) == 0
     assert receiver.take() == []
     assert search_ids(hooks, "Subscription") == []
