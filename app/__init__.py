@@ -10,6 +10,8 @@ from app.audit.trail import AuditTrail
 from app.auth.access import AccessGuard
 from app.config import Settings
 from app.db import make_engine
+from app.gap.background import derive_rule_slots
+from app.gap.rules import AvailabilityRules
 from app.sas.cpts_projection import SasCptsProjection
 from app.sas.cpts_search import SasCptsSearch
 from app.sas.individual_search import SasIndividualSearch
@@ -37,7 +39,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         engine=engine or make_engine(settings.database_url, echo=settings.sql_echo),
         # Order matters: access control, rules and validation first, then what reacts to
         # the stored version.
-        interceptors=[AccessGuard(), ValidationInterceptor(), SubscriptionRules(),
+        interceptors=[AccessGuard(), ValidationInterceptor(), AvailabilityRules(),
+                      SubscriptionRules(),
                       RegulatorRules(sync_regulator), SlotBooking(), OverlapRule(),
                       SasSlotProjection(), SasPlaceProjection(), SasCptsProjection(),
                       SasSosProjection(), SasNotifier(),
@@ -47,6 +50,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         search_variants=[SasCptsSearch(), SasIndividualSearch(), SasSosSearch()],
         # How outbox messages reach their subscribers (app/subscriptions/channels/).
         delivery_channels=[SasChannel, RestHookChannel],
+        # What the worker does besides deliveries (app/state.py BackgroundTask).
+        background_tasks=[derive_rule_slots],
     )
     from app.auth.install import install as install_auth
     from app.fhir import capability, hardening, http_errors

@@ -189,6 +189,21 @@ def worker_command(once: bool) -> None:
         serve_forever(state)
 
 
+@main.command("derive-slots")
+@click.option("--all", "everything", is_flag=True,
+              help="Queue every Schedule that has availability rules first")
+def derive_slots_command(everything: bool) -> None:
+    """Derive now the slots of the Schedules whose availability rules are due (the worker
+    does it on its own every few seconds)."""
+    from app.gap.derivation import derive_due, queue_all
+
+    state = state_of(current_app)
+    queued = queue_all(state) if everything else None
+    done = derive_due(state, budget_seconds=float("inf"))
+    click.echo((f"{queued} Schedules with rules queued; " if queued is not None else "")
+               + f"{done} Schedules derived")
+
+
 @main.group("outbox")
 def outbox_group() -> None:
     """Inspect and replay queued notifications."""

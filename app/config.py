@@ -86,6 +86,12 @@ class Settings:
     outbox_give_up_hours: float = 72.0
     subscription_error_threshold: int = 5  # consecutive failures before status=error
     worker_poll_seconds: float = 0.2
+    # -- GAP availability rules (app/gap) --
+    # How far ahead the worker keeps slots derived from Schedules' availability rules, the
+    # slot length when a Schedule names no service-type duration, and how often it looks.
+    gap_horizon_days: int = 56
+    gap_default_slot_minutes: int = 15
+    gap_poll_seconds: float = 2.0
     admin_token: str | None = None  # bearer token of the read-only admin endpoints
     # -- operations (app/ops) --
     log_level: str = "INFO"
@@ -212,6 +218,10 @@ class Settings:
                                                         cls.subscription_error_threshold)),
             "worker_poll_seconds": float(env.get("WORKER_POLL_SECONDS",
                                                  cls.worker_poll_seconds)),
+            "gap_horizon_days": int(env.get("GAP_HORIZON_DAYS", cls.gap_horizon_days)),
+            "gap_default_slot_minutes": int(env.get("GAP_DEFAULT_SLOT_MINUTES",
+                                                    cls.gap_default_slot_minutes)),
+            "gap_poll_seconds": float(env.get("GAP_POLL_SECONDS", cls.gap_poll_seconds)),
             "admin_token": env.get("ADMIN_TOKEN") or None,
             "log_level": env.get("LOG_LEVEL", cls.log_level).strip().upper(),
             "log_format": env.get("LOG_FORMAT", cls.log_format).strip().lower(),

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from app.gap.rules import has_rules
+
 Json = dict[str, Any]
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
@@ -94,7 +96,10 @@ def build_demo_bundle(
     plan = load_slot_plan()
     template = booking_url or plan["booking_url"]
 
-    schedules = {r["id"]: r for r in resources if r["resourceType"] == "Schedule"}
+    # Agendas defined by availability rules get their slots from the worker (app/gap), not
+    # from the plan.
+    schedules = {r["id"]: r for r in resources
+                 if r["resourceType"] == "Schedule" and not has_rules(r)}
     if set(plan["schedules"]) != set(schedules):
         raise ValueError("slot_plan.json and resources.json disagree on the Schedule ids")
 

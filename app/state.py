@@ -3,7 +3,7 @@ the plug-ins (interceptors, search variants, delivery channels)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,6 +17,8 @@ from app.storage.hooks import Interceptor
 from app.storage.repository import Repository
 from app.subscriptions.channels.base import ChannelFactory
 
+BackgroundTask = Callable[["AppState"], tuple[float, Callable[[], object]]]
+
 
 @dataclass
 class AppState:
@@ -26,6 +28,8 @@ class AppState:
     interceptors: Sequence[Interceptor] = ()
     search_variants: Sequence[SearchVariant] = ()
     delivery_channels: Sequence[ChannelFactory] = ()
+    # Work the delivery worker also does, every so often: (seconds, task) from the state.
+    background_tasks: Sequence[BackgroundTask] = ()
 
     @contextmanager
     def writing(self, author: str | None = None,

@@ -10,11 +10,15 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from app.demo import build_demo_bundle, demo_files, load_resources, load_slot_plan
+from app.gap.availability import read_availability
+from app.gap.derive import wanted_slots
+from app.gap.rules import has_rules
 
 Json = dict[str, Any]
 
@@ -194,8 +198,11 @@ def test_schedules_link_practitioner_and_role(bundle: Json) -> None:
 
 def test_slot_plan_matches_resources() -> None:
     plan = load_slot_plan()
-    schedule_ids = {r["id"] for r in load_resources() if r["resourceType"] == "Schedule"}
-    assert set(plan["schedules"]) == schedule_ids
+    schedules = [r for r in load_resources() if r["resourceType"] == "Schedule"]
+    # Agendas defined only by availability rules get their slots from the worker.
+    by_rules = {r["id"] for r in schedules if has_rules(r)}
+    assert by_rules == {"demo-agenda-vidal-pentes"}
+    assert set(plan["schedules"]) == {r["id"] for r in schedules} - by_rules
     for schedule_plan in plan["schedules"].values():
         weight_maps = [schedule_plan["kinds"]] + [
             p["kinds"] for p in schedule_plan.get("periods", [])
@@ -270,6 +277,15 @@ def test_every_practitioner_has_sas_slots_within_72_hours(weekday: int) -> None:
         for s in _of_type(bundle, "Slot")
         if s["status"] == "free" and _is_sas_visible(s)
     }
+    # Agendas defined by rules: the slots the worker derives for the same three days.
+    zone = ZoneInfo("Europe/Paris")
+    low = dt.datetime.combine(start, dt.time(), zone)
+    for schedule in _of_type(bundle, "Schedule"):
+        if has_rules(schedule):
+            derived = wanted_slots(schedule, read_availability(schedule, zone), zone, low,
+                                   low + dt.timedelta(days=3), 15)
+            if any(_is_sas_visible(s) for s in derived.values()):
+                offered.add(schedule_owner[f"Schedule/{schedule['id']}"])
     # Every practitioner, and both SOS Médecins places.
     assert offered == {f"Practitioner/{p['id']}" for p in _of_type(bundle, "Practitioner")} | {
         "Location/demo-pfg-bellecour", "Location/demo-pfg-villeurbanne"}

@@ -141,6 +141,16 @@ sas_slot = Table(
     Index("ix_sas_slot_schedule_start", "schedule_id", "start"),
 )
 
+# Schedules whose rule-derived slots (app/gap) are to be brought in line by the worker: when
+# their availability rules change (now) and as the rolling horizon moves on (daily).
+gap_derivation = Table(
+    "gap_derivation",
+    metadata,
+    Column("schedule_id", String(64), primary_key=True),
+    Column("due_at", DateTime, nullable=False),  # UTC, naive
+    Index("ix_gap_derivation_due", "due_at"),
+)
+
 # -- user accounts ---------------------------------------------------------------------------
 # People who log in to our web pages. Regulator accounts follow their FHIR Practitioner
 # (INT_R02, see app/accounts/service.py). Only hashes of secrets are stored.

@@ -168,7 +168,8 @@ def serve_forever(state: AppState) -> None:
     # The heartbeat tells /readyz a worker runs; the sampler keeps the SLA page's history.
     operations = [Periodic(BEAT_SECONDS, heartbeat),
                   Periodic(SAMPLE_SECONDS, Sampler(state.engine))]
-    worker = Worker(state, periodic=[*housekeeping(state.settings), *operations])
+    features = [Periodic(*task(state)) for task in state.background_tasks]
+    worker = Worker(state, periodic=[*housekeeping(state.settings), *features, *operations])
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stopping.set())
     log.info("Delivery worker started (poll every %.2fs)", state.settings.worker_poll_seconds)

@@ -1,0 +1,1 @@
+"""GAP (CI-SIS Gestion d'Agendas Partagés) flows."""
