@@ -27,7 +27,7 @@ from app.state import AppState
 from app.storage.hooks import Interceptor, ReadEvent, SearchEvent, WriteEvent
 from app.storage.repository import Repository, Stored
 
-AUDITED_READS = frozenset({"Patient", "Appointment"})
+AUDITED_READS = frozenset({"Patient", "RelatedPerson", "Appointment"})
 INTERACTIONS = {"POST": "create", "PUT": "update", "DELETE": "delete"}
 MAX_ENTITIES = 1000  # per AuditEvent: a bulk load leaves one event per thousand versions
 CHANGES = "audit:changes"

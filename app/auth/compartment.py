@@ -1,8 +1,10 @@
 """The agendas a restricted client manages: its practitioners, the practice places of its
-organisations, their schedules, slots and appointments, and the patients of those.
+organisations, their schedules, slots and appointments, the patients of those and their
+relatives (RelatedPerson).
 
-Directory data (Practitioner, PractitionerRole, Organization, Location…) stays readable to
-any client whose scopes allow it; agenda and patient data is limited to the compartment.
+Directory data (Practitioner, PractitionerRole, Organization, Location, Device…) stays
+readable to any client whose scopes allow it; agenda and patient data is limited to the
+compartment.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from app.storage.references import referenced
 from app.storage.repository import Repository
 
 # Resource types whose reads a restricted client sees only inside its compartment.
-RESTRICTED_READS = frozenset({"Appointment", "Slot", "Schedule", "Patient"})
+# A RelatedPerson (GAP: a patient's relative or guardian) is patient data: it goes with its
+# patient.
+RESTRICTED_READS = frozenset({"Appointment", "Slot", "Schedule", "Patient", "RelatedPerson"})
 # … and whose writes must stay inside it (a new Patient is anyone's until booked).
 RESTRICTED_WRITES = RESTRICTED_READS | {"Practitioner", "PractitionerRole"}
 NOTHING = "no-such-resource"  # an id no resource has: an empty allowed set matches nothing
@@ -73,6 +77,8 @@ class Compartment:
             return [("_id", ",".join(sorted(self.schedules)) or NOTHING)]
         if resource_type == "Patient":
             return [("_id", ",".join(sorted(self.patients)) or NOTHING)]
+        if resource_type == "RelatedPerson":
+            return [("patient", listed("Patient", self.patients) or f"Patient/{NOTHING}")]
         return []
 
     def _refers_to(self, references: list[Any], allowed: dict[str, set[str]]) -> bool:
@@ -98,6 +104,8 @@ class Compartment:
             return self._refers_to(list(resource.get("actor") or []), actors)
         if resource_type == "Patient":
             return resource.get("id") in self.patients
+        if resource_type == "RelatedPerson":
+            return self._refers_to([resource.get("patient")], {"Patient": self.patients})
         if resource_type == "Practitioner":
             return resource.get("id") in self.practitioners
         if resource_type == "PractitionerRole":

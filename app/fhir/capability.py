@@ -6,6 +6,7 @@ Nothing here is maintained by hand per resource: interactions come from the Flas
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
@@ -13,7 +14,14 @@ from flask import current_app
 from app.auth.capability import security_statement
 from app.clock import format_instant, utc_now
 from app.fhir import validate
-from app.search.registry import READ_ONLY_TYPES, SPEC_BASE, SUPPORTED_TYPES, params_for
+from app.search.registry import (
+    GAP_BASE,
+    READ_ONLY_TYPES,
+    SPEC_BASE,
+    SUPPORTED_TYPES,
+    definition_of,
+    params_for,
+)
 from app.state import current_state
 from app.validation.profiles import BASE_PROFILE_PREFIX as BASE
 from app.validation.profiles import default_profiles
@@ -39,6 +47,36 @@ SEARCH_TYPES = {"special": "token", "uri": "uri"}
 WRITE_INTERACTIONS = {"create", "update", "delete"}
 
 
+@dataclass(frozen=True)
+class Role:
+    """A GAP role played by a server: what its CapabilityStatement asks of each type."""
+
+    canonical: str
+    interactions: dict[str, tuple[str, ...]]
+    search: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+_MANAGED = ("Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Location",
+            "HealthcareService", "Organization", "Device")
+# The server roles of the GAP guide (gap-ig/fsh/CapabilityStatement), transcribed from the
+# guide; the consumer and declarant roles are clients. Whether we play one is computed from
+# the generated statement below, so a type or route that goes away withdraws the claim
+# instead of leaving it stale.
+GAP_ROLES = (
+    # Flows 1a/1b/1c: receives the declarations of agenda resources.
+    Role(f"{GAP_BASE}/CapabilityStatement/GAP-GestionnaireRessources",
+         {t: ("create", "update", "delete") for t in _MANAGED}),
+    # Flows 2a-2c, 4a/5a, 4b/5b, and the appointments declared to it (6a/6b).
+    Role(f"{GAP_BASE}/CapabilityStatement/GAP-GestionnaireAgenda",
+         {"Schedule": ("create", "update", "delete", "patch"),
+          "Slot": ("read", "search-type"),
+          "Appointment": ("create", "update", "read", "search-type")},
+         {"Slot": ("start", "schedule", "identifier", "status"),
+          "Appointment": ("start", "priority", "description", "created", "actor", "date",
+                          "identifier", "service-type", "status", "supporting-info")}),
+)
+
+
 def _routes() -> set[tuple[str, str]]:
     found = set()
     for rule in current_app.url_map.iter_rules():
@@ -53,15 +91,37 @@ def _routes() -> set[tuple[str, str]]:
 def _search_params(resource_type: str) -> list[dict[str, Any]]:
     out = []
     for param in params_for(resource_type).values():
-        entry = {"name": param.name,
-                 "definition": f"{SPEC_BASE}{resource_type}-{param.name.lstrip('_')}"
-                 if not param.name.startswith("_") else f"{SPEC_BASE}Resource-"
-                 f"{param.name.lstrip('_')}",
+        entry = {"name": param.name, "definition": definition_of(resource_type, param),
                  "type": SEARCH_TYPES.get(param.type, param.type)}
-        if param.description:
-            entry["documentation"] = param.description
+        parts = [param.description] if param.description else []
+        if param.also:
+            parts.append(f"Also answers {', '.join(param.also)}.")
+        documentation = " ".join(parts)
+        if documentation:
+            entry["documentation"] = documentation
         out.append(entry)
     return out
+
+
+def _roles(resources: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The GAP roles this statement plays (R4 `instantiates` allows a subset of a role's
+    statement), and what of each is not supported, for `rest.documentation`."""
+    served = {r["type"]: r for r in resources if r["type"] not in READ_ONLY_TYPES}
+    played, gaps = [], []
+    for role in GAP_ROLES:
+        if not set(role.interactions) <= set(served):
+            continue
+        played.append(role.canonical)
+        name = role.canonical.rsplit("/", 1)[-1]
+        for resource_type, codes in role.interactions.items():
+            have = {i["code"] for i in served[resource_type]["interaction"]}
+            gaps += [f"{name}: {code} of {resource_type} is not supported"
+                     for code in codes if code not in have]
+        for resource_type, names in role.search.items():
+            have = {p["name"] for p in served[resource_type]["searchParam"]}
+            gaps += [f"{name}: search parameter {resource_type}.{n} is not supported"
+                     for n in names if n not in have]
+    return played, gaps
 
 
 def _operations(routes: set[tuple[str, str]]) -> list[dict[str, str]]:
@@ -129,10 +189,13 @@ def capability_statement() -> dict[str, Any]:
     system = [{"code": code} for key, codes in SYSTEM_INTERACTIONS.items() if key in routes
               for code in codes]
     rest: dict[str, Any] = {"mode": "server"}
+    played, gaps = _roles(resources)
+    if gaps:
+        rest["documentation"] = "; ".join(gaps) + "."
     security = security_statement(current_state().settings)
     if security is not None:
         rest["security"] = security
-    return {
+    statement: dict[str, Any] = {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": format_instant(utc_now()),
@@ -153,3 +216,7 @@ def capability_statement() -> dict[str, Any]:
                              "definition": f"{SPEC_BASE}Resource-has"}],
         }],
     }
+    if played:
+        # The CI-SIS GAP roles played: resource manager, agenda manager.
+        statement["instantiates"] = played
+    return statement

@@ -33,11 +33,21 @@ def normalise(text: str) -> str:
     return " ".join(stripped.casefold().split())
 
 
+# FHIRPath's `where(element='value')` step, as R4 writes `telecom.where(system='phone')`.
+WHERE_RE = re.compile(r"^where\((?P<element>[A-Za-z]+)='(?P<value>[^']*)'\)$")
+
+
 def walk(resource: dict[str, Any], path: str) -> list[Any]:
-    """Follow a dotted path (`Type.a.b`) through nested objects and arrays."""
+    """Follow a dotted path (`Type.a.b`, `Type.a.where(b='c')`) through nested objects and
+    arrays."""
     steps = path.split(".")[1:]
     current: list[Any] = [resource]
     for step in steps:
+        where = WHERE_RE.match(step)
+        if where:
+            current = [node for node in current if isinstance(node, dict)
+                       and node.get(where["element"]) == where["value"]]
+            continue
         following: list[Any] = []
         for node in current:
             if not isinstance(node, dict) or step not in node:
@@ -68,6 +78,8 @@ def token_rows(resource: dict[str, Any], param: SearchParam) -> list[tuple[str |
 def _tokens_of(value: Any) -> list[tuple[str | None, str | None, str | None]]:
     if isinstance(value, bool):
         return [(None, "true" if value else "false", None)]
+    if isinstance(value, int):  # integer codes such as Appointment.priority (GAP)
+        return [(None, str(value), None)]
     if isinstance(value, str):
         return [(None, value, None)]
     if not isinstance(value, dict):

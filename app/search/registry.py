@@ -20,6 +20,10 @@ SUPPORTED_TYPES: tuple[str, ...] = (
     "Slot",
     "Appointment",
     "Patient",
+    # GAP agenda resources (CI-SIS Gestion d'Agendas Partagés: equipment, a patient's
+    # relatives), managed by flows 1a/1b/1c like the other agenda resources.
+    "Device",
+    "RelatedPerson",
     "Subscription",
     "AuditEvent",
 )
@@ -27,6 +31,10 @@ SUPPORTED_TYPES: tuple[str, ...] = (
 READ_ONLY_TYPES: frozenset[str] = frozenset({"AuditEvent"})
 
 SPEC_BASE = "http://hl7.org/fhir/SearchParameter/"
+# The CI-SIS GAP guide (Gestion d'Agendas Partagés): its SearchParameters and the
+# CapabilityStatements of its roles are canonical URLs below this base.
+GAP_BASE = "https://interop.esante.gouv.fr/ig/fhir/gap"
+GAP_SEARCH = f"{GAP_BASE}/SearchParameter/"
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,15 @@ class SearchParam:
     name: str
     type: str  # token | string | date | reference | uri | special
     paths: tuple[str, ...]
+    # Reference parameters: the types it may point at; empty = any type (R4 "Any").
     targets: tuple[str, ...] = ()
     description: str = ""
+    # Canonical URL of the SearchParameter this implements; empty = R4's `{Type}-{name}`.
+    definition: str = ""
+    # Other SearchParameters answered under the same code, e.g. GAP's earliestStart and
+    # latestStart (`start` limited to gt/ge, lt/le): a CapabilityStatement may name each
+    # code once (cpb-12), so they are told in the documentation.
+    also: tuple[str, ...] = ()
 
     @property
     def index_type(self) -> str:
@@ -44,8 +59,18 @@ class SearchParam:
 
 
 def _p(name: str, type_: str, *paths: str, targets: tuple[str, ...] = (),
-       doc: str = "") -> SearchParam:
-    return SearchParam(name=name, type=type_, paths=paths, targets=targets, description=doc)
+       doc: str = "", definition: str = "", also: tuple[str, ...] = ()) -> SearchParam:
+    return SearchParam(name=name, type=type_, paths=paths, targets=targets, description=doc,
+                       definition=definition, also=also)
+
+
+def definition_of(resource_type: str, param: SearchParam) -> str:
+    """The canonical URL of the SearchParameter a parameter of `resource_type` implements."""
+    if param.definition:
+        return param.definition
+    if param.name.startswith("_"):
+        return f"{SPEC_BASE}Resource-{param.name.lstrip('_')}"
+    return f"{SPEC_BASE}{resource_type}-{param.name}"
 
 
 # Parameters every resource type has. `_id` and `_lastUpdated` are answered from the
@@ -68,10 +93,14 @@ _ADDRESS_PARAMS = (
     ("address-city", "{t}.address.city"),
     ("address-postalcode", "{t}.address.postalCode"),
 )
+# R4 defines these once for people (Patient, Practitioner, RelatedPerson…): `individual-*`.
+INDIVIDUAL = f"{SPEC_BASE}individual-"
 
 
-def _address(resource_type: str) -> tuple[SearchParam, ...]:
-    return tuple(_p(name, "string", path.format(t=resource_type)) for name, path in _ADDRESS_PARAMS)
+def _address(resource_type: str, definition_base: str = "") -> tuple[SearchParam, ...]:
+    return tuple(_p(name, "string", path.format(t=resource_type),
+                    definition=f"{definition_base}{name}" if definition_base else "")
+                 for name, path in _ADDRESS_PARAMS)
 
 
 def _person(resource_type: str) -> tuple[SearchParam, ...]:
@@ -80,11 +109,11 @@ def _person(resource_type: str) -> tuple[SearchParam, ...]:
         _p("identifier", "token", f"{t}.identifier", doc="An identifier (RPPS, ADELI, INS…)"),
         _p("active", "token", f"{t}.active"),
         _p("name", "string", f"{t}.name", doc="Any part of the name"),
-        _p("family", "string", f"{t}.name.family"),
-        _p("given", "string", f"{t}.name.given"),
-        _p("telecom", "token", f"{t}.telecom"),
-        _p("gender", "token", f"{t}.gender"),
-        *_address(t),
+        _p("family", "string", f"{t}.name.family", definition=f"{INDIVIDUAL}family"),
+        _p("given", "string", f"{t}.name.given", definition=f"{INDIVIDUAL}given"),
+        _p("telecom", "token", f"{t}.telecom", definition=f"{INDIVIDUAL}telecom"),
+        _p("gender", "token", f"{t}.gender", definition=f"{INDIVIDUAL}gender"),
+        *_address(t, INDIVIDUAL),
     )
 
 
@@ -110,7 +139,7 @@ PARAMS: dict[str, tuple[SearchParam, ...]] = {
     "Practitioner": _person("Practitioner"),
     "Patient": (
         *_person("Patient"),
-        _p("birthdate", "date", "Patient.birthDate"),
+        _p("birthdate", "date", "Patient.birthDate", definition=f"{INDIVIDUAL}birthdate"),
         _p("general-practitioner", "reference", "Patient.generalPractitioner",
            targets=("Practitioner", "PractitionerRole", "Organization")),
         _p("organization", "reference", "Patient.managingOrganization",
@@ -174,7 +203,9 @@ PARAMS: dict[str, tuple[SearchParam, ...]] = {
         _p("identifier", "token", "Slot.identifier"),
         _p("schedule", "reference", "Slot.schedule", targets=("Schedule",)),
         _p("status", "token", "Slot.status"),
-        _p("start", "date", "Slot.start"),
+        _p("start", "date", "Slot.start", doc="Start of the slot; GAP earliestStart is "
+           "start=gt|ge…, latestStart start=lt|le…",
+           also=(f"{GAP_SEARCH}GAP-Slot-earliestStart", f"{GAP_SEARCH}GAP-Slot-latestStart")),
         _p("service-category", "token", "Slot.serviceCategory"),
         _p("service-type", "token", "Slot.serviceType"),
         _p("specialty", "token", "Slot.specialty"),
@@ -188,6 +219,23 @@ PARAMS: dict[str, tuple[SearchParam, ...]] = {
         _p("identifier", "token", "Appointment.identifier"),
         _p("status", "token", "Appointment.status"),
         _p("date", "date", "Appointment.start"),
+        # GAP flow 4b: `start` (earliestStart gt/ge, latestStart lt/le), `created`,
+        # `description`, `priority` are the guide's parameters, not R4's.
+        _p("start", "date", "Appointment.start", doc="Start of the appointment (GAP "
+           "earliestStart: start=gt|ge…, latestStart: start=lt|le…)",
+           definition=f"{GAP_SEARCH}GAP-Appointment-earliestStart",
+           also=(f"{GAP_SEARCH}GAP-Appointment-latestStart",)),
+        _p("created", "date", "Appointment.created", doc="When the appointment was created",
+           definition=f"{GAP_SEARCH}GAP-Appointment-created"),
+        _p("description", "string", "Appointment.comment", "Appointment.description",
+           doc="Comment or title of the appointment",
+           definition=f"{GAP_SEARCH}GAP-Appointment-description"),
+        # An unsignedInt: indexed as the token code "3" (app/search/extract.py).
+        _p("priority", "token", "Appointment.priority", doc="Priority (an integer)",
+           definition=f"{GAP_SEARCH}GAP-Appointment-priority"),
+        # R4 "Any": a prescription as a DocumentReference or Binary, stored here or not.
+        _p("supporting-info", "reference", "Appointment.supportingInformation",
+           doc="Attached information (prescription…), any resource type"),
         _p("actor", "reference", "Appointment.participant.actor", targets=ANY_ACTOR),
         _p("practitioner", "reference", "Appointment.participant.actor",
            targets=("Practitioner",)),
@@ -201,6 +249,28 @@ PARAMS: dict[str, tuple[SearchParam, ...]] = {
         _p("specialty", "token", "Appointment.specialty"),
         _p("appointment-type", "token", "Appointment.appointmentType"),
         _p("reason-code", "token", "Appointment.reasonCode"),
+    ),
+    "Device": (
+        _p("identifier", "token", "Device.identifier"),
+        _p("type", "token", "Device.type"),
+        _p("device-name", "string", "Device.deviceName.name", "Device.type.coding.display",
+           "Device.type.text", doc="Name of the equipment (or of its type)"),
+        _p("model", "string", "Device.modelNumber"),
+        _p("manufacturer", "string", "Device.manufacturer"),
+        _p("status", "token", "Device.status"),
+        _p("location", "reference", "Device.location", targets=("Location",)),
+        _p("organization", "reference", "Device.owner", targets=("Organization",)),
+        _p("patient", "reference", "Device.patient", targets=("Patient",)),
+    ),
+    "RelatedPerson": (
+        *_person("RelatedPerson"),
+        _p("phone", "token", "RelatedPerson.telecom.where(system='phone')",
+           definition=f"{INDIVIDUAL}phone"),
+        _p("email", "token", "RelatedPerson.telecom.where(system='email')",
+           definition=f"{INDIVIDUAL}email"),
+        _p("birthdate", "date", "RelatedPerson.birthDate", definition=f"{INDIVIDUAL}birthdate"),
+        _p("patient", "reference", "RelatedPerson.patient", targets=("Patient",)),
+        _p("relationship", "token", "RelatedPerson.relationship"),
     ),
 }
 
