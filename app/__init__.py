@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from app.auth.install import install as install_auth
     from app.fhir import capability, hardening, http_errors
     from app.fhir.routes import fhir
+    from app.gap.feeds import feeds
     from app.metrics import metrics
     from app.ops import install as install_ops
     from app.subscriptions.admin import admin
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app.register_blueprint(fhir)
     app.register_blueprint(web)
+    app.register_blueprint(feeds)  # iCalendar feeds (app/gap/feeds.py)
     app.register_blueprint(admin)
     app.register_blueprint(metrics)
     # First of the app-wide hooks: request ids and latencies cover the ones below.

@@ -13,6 +13,8 @@ from flask.cli import FlaskGroup
 
 from app import create_app
 from app.fhir import bulk_load, transactions
+from app.gap.feeds import ical_url_command
+from app.gap.ical_import import import_ics_command
 from app.ops.selftest.command import selftest_command
 from app.state import state_of
 from app.storage.migrate import upgrade
@@ -36,6 +38,9 @@ def main() -> None:
 
 # A client of a deployment, not of this configuration: no application to load.
 main.add_command(selftest_command)
+# iCalendar: a feed's URL to subscribe to, availability rules from an .ics file.
+main.add_command(ical_url_command)
+main.add_command(import_ics_command)
 
 
 @main.command("migrate")

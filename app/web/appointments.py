@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 
 from app.clock import utc_now
 from app.outcome import FhirError
@@ -68,7 +68,12 @@ def appointments() -> Any:
     assert account is not None
     with current_state().reading() as repo:
         views = [_view(repo, b) for b in bookings(repo, account)]
-    return render_template("mes_rendez_vous.html", appointments=views)
+    # His own feed, to subscribe to in a calendar program (app/gap/feeds.py; imported here:
+    # the feeds read bookings through this package).
+    from app.gap.feeds import feed_url, regulator_path
+
+    feed = feed_url(current_app._get_current_object(), regulator_path(account.pk))
+    return render_template("mes_rendez_vous.html", appointments=views, ical_url=feed)
 
 
 @web.get("/rendez-vous/<appointment_id>")
