@@ -22,13 +22,13 @@ from app.gap import ical, ical_calendar
 from app.gap.feeds import feed_token, regulator_path, schedule_path
 from app.storage.schema import user_accounts
 from tests.factories import body, put, send
-from tests.support.accounts import account_row, set_password
+from tests.support.accounts import account_row
 from tests.support.booking_pages import (
     SCHEDULE,
     booking_link,
     load_agenda,
     paris,
-    put_regulator,
+    signed_up_regulator,
     text,
 )
 from tests.test_web_booking import book, sign_in
@@ -350,10 +350,7 @@ def test_a_feed_url_without_its_own_token_is_not_found(agenda: FlaskClient) -> N
 
 @pytest.fixture
 def regulator(client: FlaskClient, engine: Engine) -> str:
-    load_agenda(client)
-    practitioner_id = put_regulator(client)
-    set_password(engine, practitioner_id)
-    return practitioner_id
+    return signed_up_regulator(client, engine)
 
 
 def test_the_regulator_subscribes_to_his_bookings_from_his_page(

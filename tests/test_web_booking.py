@@ -27,10 +27,10 @@ from tests.support.booking_pages import (
     TAKEN,
     booking_link,
     csrf,
-    load_agenda,
     paris_day,
     patient_form,
     put_regulator,
+    signed_up_regulator,
     text,
 )
 
@@ -58,11 +58,7 @@ def app(engine: Engine, database_url: str) -> Flask:
 
 @pytest.fixture
 def regulator(client: FlaskClient, engine: Engine) -> str:
-    """The doctor's agenda and an active regulator who knows his password."""
-    load_agenda(client)
-    practitioner_id = put_regulator(client)
-    set_password(engine, practitioner_id)
-    return practitioner_id
+    return signed_up_regulator(client, engine)
 
 
 def _email(practitioner_id: str, engine: Engine) -> str:

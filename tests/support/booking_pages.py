@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from tests.sas_data import ACT, load, sas_slot
+from tests.support.accounts import set_password
 
 PARIS = ZoneInfo("Europe/Paris")
 IDNPS = "urn:oid:1.2.250.1.71.4.2.1"
@@ -116,6 +117,14 @@ def put_regulator(client: Any, rpps: str = REGULATOR_RPPS, **kwargs: Any) -> str
 
 def load_agenda(client: Any) -> None:
     load(client, doctor_agenda())
+
+
+def signed_up_regulator(client: Any, engine: Any) -> str:
+    """The doctor's agenda and an active regulator who knows his password (his id)."""
+    load_agenda(client)
+    practitioner_id = put_regulator(client)
+    set_password(engine, practitioner_id)
+    return practitioner_id
 
 
 def booking_link(slot_id: str, origin: str | None = "sas") -> str:
