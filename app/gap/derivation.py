@@ -25,6 +25,7 @@ from app.gap.derive import FREE, Plan, is_derived, plan, wanted_slots
 from app.gap.rules import booked_actors, has_rules, queue
 from app.outcome import FhirError
 from app.scheduling.holds import HOLDING
+from app.scheduling.overlap import held_span
 from app.search.api import find, one_of
 from app.search.sql import SqlContext
 from app.state import AppState
@@ -43,6 +44,7 @@ class Derived:
     updated: int
     deleted: int
     kept: int
+    ruled: bool  # the Schedule still has rules: derive it again as the horizon moves on
 
 
 def derive_schedule(repo: Repository, schedule_id: str, now: datetime | None = None) -> Derived:
@@ -54,8 +56,9 @@ def derive_schedule(repo: Repository, schedule_id: str, now: datetime | None = N
     high = low + timedelta(days=settings.gap_horizon_days)
     stored = repo.find("Schedule", schedule_id)
     schedule = stored.as_dict() if stored is not None and not stored.deleted else None
+    ruled = schedule is not None and has_rules(schedule)
     wanted: dict[str, Any] = {}
-    if schedule is not None and has_rules(schedule):
+    if schedule is not None and ruled:
         wanted = wanted_slots(schedule, read_availability(schedule, zone), zone, low, high,
                               settings.gap_default_slot_minutes,
                               _taken(repo, schedule, low, high))
@@ -64,7 +67,7 @@ def derive_schedule(repo: Repository, schedule_id: str, now: datetime | None = N
              f"{stored.version})" if stored is not None else "fhir-agenda availability rules")
     _apply(repo, changes, cause)
     return Derived(schedule_id, len(changes.create), len(changes.update), len(changes.delete),
-                   changes.kept)
+                   changes.kept, ruled)
 
 
 def _derived_from(repo: Repository, schedule_id: str, low: datetime) -> list[dict[str, Any]]:
@@ -97,12 +100,9 @@ def _taken(repo: Repository, schedule: dict[str, Any], low: datetime,
             ("date", "ge" + (low - timedelta(days=1)).isoformat(timespec="seconds"))],
             context=context):
         resource = appointment.as_dict()
-        if resource.get("slot") or not resource.get("start") or not resource.get("end"):
-            continue
-        start, end = (datetime.fromisoformat(resource[k].replace("Z", "+00:00"))
-                      for k in ("start", "end"))
-        if end > low:
-            taken.append((start, end))
+        span = None if resource.get("slot") else held_span(resource, repo.settings.default_timezone)
+        if span is not None and span[1].replace(tzinfo=UTC) > low:
+            taken.append((span[0].replace(tzinfo=UTC), span[1].replace(tzinfo=UTC)))
     return taken
 
 
@@ -147,7 +147,7 @@ def derive_due(state: AppState, *, budget_seconds: float = 1.0, limit: int | Non
                             problem)
                 _forget(repo, schedule_id)
                 continue
-            _reschedule(repo, schedule_id)
+            _reschedule(repo, schedule_id, result.ruled)
         done += 1
         log.info("slots derived", extra={"fields": {
             "event": "gap-derivation", "schedule": schedule_id, "created": result.created,
@@ -163,9 +163,8 @@ def _claim(repo: Repository) -> str | None:
     return repo.conn.execute(query).scalar()
 
 
-def _reschedule(repo: Repository, schedule_id: str) -> None:
-    stored = repo.find("Schedule", schedule_id)
-    if stored is None or stored.deleted or not has_rules(stored.as_dict()):
+def _reschedule(repo: Repository, schedule_id: str, ruled: bool) -> None:
+    if not ruled:
         _forget(repo, schedule_id)
         return
     repo.conn.execute(update(gap_derivation)

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.gap.availability import Availability, cut, merge, open_time, subtract
+from app.storage.repository import same_content
 
 # Marks the slots this server derives from rules (and only those are ever changed by it).
 DERIVED_SYSTEM = "https://fhir-agenda.example.org/CodeSystem/slot-origin"
@@ -107,15 +108,9 @@ def plan(wanted: dict[str, Resource], existing: Iterable[Resource]) -> Plan:
             result.kept += 1  # booked, tentatively held or closed by hand: not the rules'
         elif target is None:
             result.delete.append(sid)
-        elif _content(slot) != _content(target):
+        elif not same_content(slot, target):
             result.update.append(target)
         else:
             result.kept += 1
     result.create = [slot for sid, slot in wanted.items() if sid not in seen]
     return result
-
-
-def _content(slot: Resource) -> Resource:
-    meta = {k: v for k, v in (slot.get("meta") or {}).items()
-            if k not in ("versionId", "lastUpdated")}
-    return {**{k: v for k, v in slot.items() if k != "meta"}, "meta": meta}

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from app.clock import utc_now
 from app.gap.availability import AVAILABILITY_URL, DURATION_URL, read_availability
-from app.scheduling.overlap import BUSY_TYPES
+from app.scheduling.overlap import BUSY_TYPES, busy_actors
 from app.search.api import find, one_of
 from app.search.extract import parse_reference
 from app.storage.hooks import Interceptor, Resource, WriteEvent
@@ -44,12 +44,12 @@ def booked_actors(references: list[Any], local_base: str) -> list[str]:
 
 
 def appointment_actors(appointment: Resource | None, local_base: str) -> list[str]:
-    """The booked actors of an appointment that takes time without booking a slot (a
-    declaration by participants only, GAP flow 6a): their agendas' free time shrinks."""
+    """The busy actors (app/scheduling/overlap.py) of an appointment that takes time without
+    booking a slot (a declaration by participants only, GAP flow 6a): their agendas' free
+    time shrinks."""
     if appointment is None or appointment.get("slot"):
         return []
-    return booked_actors([p.get("actor") for p in appointment.get("participant") or []
-                          if isinstance(p, dict)], local_base)
+    return [f"{kind}/{target}" for kind, target in busy_actors(appointment, local_base)]
 
 
 def queue(repo: Repository, schedule_id: str) -> None:

@@ -7,21 +7,25 @@ it answers them (`respond`); registration stays in app/__init__.py.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from app.auth import access
 from app.auth.context import current_principal
 from app.storage.repository import Repository
 
 
-class SasOfferSearch:
+class SasOfferSearch(ABC):
     name: str
     single_statement = True
 
+    @abstractmethod
     def asks(self, resource_type: str, params: list[tuple[str, str]], from_sas: bool) -> bool:
-        raise NotImplementedError
+        """Whether this request is this offer's search."""
 
+    @abstractmethod
     def respond(self, repo: Repository, params: list[tuple[str, str]], strict: bool,
                 self_url: str) -> bytes:
-        raise NotImplementedError
+        """The offer's searchset, serialised."""
 
     def recognises(self, resource_type: str, params: list[tuple[str, str]]) -> bool:
         principal = current_principal.get()

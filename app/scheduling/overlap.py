@@ -127,14 +127,15 @@ def _claim(appointment_id: str, now: _Holding | None, before: _Holding | None
 def _holding(resource: Resource | None, tz: str, base: str) -> _Holding | None:
     """The [start, end) a holding appointment takes and its busy actors; None when it holds
     no time (a request may come without times: R4 lets a proposed appointment have none)."""
-    span = _span(resource, tz)
+    span = held_span(resource, tz)
     if resource is None or span is None:
         return None
     return _Holding(span[0], span[1], str(resource["start"]), str(resource["end"]),
-                    _busy_actors(resource, base))
+                    busy_actors(resource, base))
 
 
-def _span(resource: Resource | None, tz: str) -> tuple[datetime, datetime] | None:
+def held_span(resource: Resource | None, tz: str) -> tuple[datetime, datetime] | None:
+    """The [start, end) (naive UTC) an appointment holds, or None when it holds no time."""
     if resource is None or resource.get("status") not in HOLDING:
         return None
     start, end = resource.get("start"), resource.get("end")
@@ -147,7 +148,7 @@ def _span(resource: Resource | None, tz: str) -> tuple[datetime, datetime] | Non
     return span if span[0] < span[1] else None
 
 
-def _busy_actors(resource: Resource, base: str) -> dict[Actor, int]:
+def busy_actors(resource: Resource, base: str) -> dict[Actor, int]:
     """The local Practitioner, PractitionerRole and Device participants that take part."""
     actors: dict[Actor, int] = {}
     for index, participant in enumerate(resource.get("participant") or []):

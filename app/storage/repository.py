@@ -247,7 +247,8 @@ class Repository:
         created = previous is None or previous.deleted
         event = WriteEvent("PUT", resource_type, resource_id, resource, previous,
                            server_made=server_made)
-        if previous is not None and not previous.deleted and _same_content(previous, resource):
+        if previous is not None and not previous.deleted and same_content(previous.as_dict(),
+                                                                          resource):
             # No-op update: no new version, like HAPI; but a caller without the right to
             # write must still be refused, so the access check sees it.
             for interceptor in self.interceptors:
@@ -424,15 +425,15 @@ def _with_server_meta(event: WriteEvent, version: int, now: datetime) -> dict[st
     return {"resourceType": event.resource_type, "id": event.resource_id, "meta": meta, **rest}
 
 
-def _same_content(previous: Stored, resource: dict[str, Any]) -> bool:
-    old = previous.as_dict()
-    strip = {"meta"}
+def same_content(old: dict[str, Any], resource: dict[str, Any]) -> bool:
+    """Whether `resource` says what the stored `old` says (version and update time aside):
+    an update with it would be a no-op."""
     old_meta = {k: v for k, v in (old.get("meta") or {}).items()
                 if k not in {"versionId", "lastUpdated"}}
     new_meta = {k: v for k, v in (resource.get("meta") or {}).items()
                 if k not in {"versionId", "lastUpdated"}}
-    body_old = {k: v for k, v in old.items() if k not in strip}
-    body_new = {k: v for k, v in resource.items() if k not in strip}
+    body_old = {k: v for k, v in old.items() if k != "meta"}
+    body_new = {k: v for k, v in resource.items() if k != "meta"}
     body_new.setdefault("resourceType", old.get("resourceType"))
     body_new.setdefault("id", old.get("id"))
     return old_meta == new_meta and body_old == body_new
