@@ -35,18 +35,19 @@ def _published(conn: Connection, column: Any, ids: set[str]) -> set[str]:
     return found
 
 
-def affected(conn: Connection, event: WriteEvent) -> set[str]:
-    """The Schedules whose SOS place may change with this write (those naming the resource
-    now, and those published from it before)."""
-    kind, resource_id = event.resource_type, event.resource_id
-    if kind == "Schedule":
-        return {resource_id}
-    locations = {resource_id} if kind == "Location" else referring(
-        conn, "Location", "organization", {"Organization": {resource_id}})
-    column = sas_sos_place.c.location_id if kind == "Location" else (
-        sas_sos_place.c.organization_id)
-    return referring(conn, "Schedule", "actor", {"Location": locations}) | _published(
-        conn, column, {resource_id})
+def affected(conn: Connection, events: list[WriteEvent]) -> set[str]:
+    """The Schedules whose SOS place may change with these writes (those naming the
+    resources now, and those published from them before): one round of queries for all."""
+    written: dict[str, set[str]] = {kind: set() for kind in WATCHED}
+    for event in events:
+        written[event.resource_type].add(event.resource_id)
+    locations = written["Location"] | (referring(
+        conn, "Location", "organization", {"Organization": written["Organization"]})
+        if written["Organization"] else set())
+    found = referring(conn, "Schedule", "actor", {"Location": locations}) if locations else set()
+    return (written["Schedule"] | found
+            | _published(conn, sas_sos_place.c.location_id, written["Location"])
+            | _published(conn, sas_sos_place.c.organization_id, written["Organization"]))
 
 
 def refresh_slots(conn: Connection, schedule_ids: set[str], tz: str) -> None:
@@ -78,13 +79,28 @@ def refresh(conn: Connection, places: SosPlaces, schedule_ids: set[str], tz: str
     refresh_slots(conn, before ^ after, tz)
 
 
+PENDING = "sas:sos-places"
+
+
 class SasSosProjection(Interceptor):
+    """Collects the writes of a unit and recomputes the SOS places they touch once, before
+    the unit commits (a bulk load of thousands of Schedules: one round, not one each)."""
+
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource_type not in WATCHED or event.stored is None:
             return
-        settings = repo.settings
-        places = SosPlaces(settings.fhir_base_url, settings.local_identifier_system)
-        refresh(repo.conn, places, affected(repo.conn, event), settings.default_timezone)
+        pending: list[WriteEvent] = repo.memo(PENDING, list)
+        pending.append(event)
+        repo.defer(PENDING, lambda: _project(repo, pending))
+
+
+def _project(repo: Repository, pending: list[WriteEvent]) -> None:
+    events = list(pending)
+    pending.clear()
+    settings = repo.settings
+    places = SosPlaces(settings.fhir_base_url, settings.local_identifier_system)
+    conn = repo.conn
+    refresh(conn, places, affected(conn, events), settings.default_timezone)
 
 
 def rebuild(conn: Connection, local_base: str, local_identifier_system: str,

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from app.identifiers import identifier_aliases
@@ -26,6 +27,7 @@ STRING_LIMIT = 512
 TOKEN_LIMIT = 255
 
 
+@lru_cache(maxsize=65536)  # codings' displays and names repeat across a bulk load
 def normalise(text: str) -> str:
     """Case- and accent-insensitive form used by string search ("Hélène" ~ "helene")."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -37,24 +39,43 @@ def normalise(text: str) -> str:
 WHERE_RE = re.compile(r"^where\((?P<element>[A-Za-z]+)='(?P<value>[^']*)'\)$")
 
 
+Step = str | tuple[str, str]  # an element name, or a where(element='value') filter
+
+
+@lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[Step, ...]:
+    """A path's steps after the type, parsed once (every write walks the same paths)."""
+    steps: list[Step] = []
+    for step in path.split(".")[1:]:
+        where = WHERE_RE.match(step)
+        steps.append((where["element"], where["value"]) if where else step)
+    return tuple(steps)
+
+
 def walk(resource: dict[str, Any], path: str) -> list[Any]:
     """Follow a dotted path (`Type.a.b`, `Type.a.where(b='c')`) through nested objects and
     arrays."""
-    steps = path.split(".")[1:]
     current: list[Any] = [resource]
-    for step in steps:
-        where = WHERE_RE.match(step)
-        if where:
+    for step in _steps(path):
+        if isinstance(step, tuple):
+            element, wanted = step
             current = [node for node in current if isinstance(node, dict)
-                       and node.get(where["element"]) == where["value"]]
+                       and node.get(element) == wanted]
             continue
         following: list[Any] = []
         for node in current:
-            if not isinstance(node, dict) or step not in node:
+            if not isinstance(node, dict):
                 continue
-            value = node[step]
-            following.extend(value if isinstance(value, list) else [value])
+            value = node.get(step)
+            if value is None:
+                continue
+            if isinstance(value, list):
+                following.extend(value)
+            else:
+                following.append(value)
         current = following
+        if not current:
+            break
     return current
 
 

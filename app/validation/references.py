@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,30 +22,37 @@ EXPECTED_FORMS = ("Type/id (an id is 1 to 64 letters, digits, '-' or '.'), an ab
 
 
 def local_references(node: Any, path: str, *,
-                     contained: bool = False) -> Iterator[tuple[str, str]]:
+                     contained: bool = False) -> list[tuple[str, str]]:
     """(location, reference) for every `reference` string in a resource; those of contained
     resources only when `contained` is set. (Locations are spelt out only for references
     found: most of a resource holds none.)"""
+    found: list[tuple[str, str]] = []
     steps: list[Any] = []
 
-    def walk(value: Any) -> Iterator[tuple[str, str]]:
-        if isinstance(value, dict):
+    # A plain recursive function filling one list: every write walks its resource twice,
+    # and a generator per nested object costs more than the walk itself.
+    def walk(value: Any) -> None:
+        if type(value) is dict:
             for key, item in value.items():
-                if key == "reference" and isinstance(item, str):
-                    yield _location(path, steps), item
-                elif isinstance(item, (dict, list)) and (contained or key != "contained"):
+                if key == "reference" and type(item) is str:
+                    found.append((_location(path, steps), item))
+                elif type(item) in _CONTAINERS and (contained or key != "contained"):
                     steps.append(key)
-                    yield from walk(item)
+                    walk(item)
                     steps.pop()
         else:
             for index, item in enumerate(value):
-                if isinstance(item, (dict, list)):
+                if type(item) in _CONTAINERS:
                     steps.append(index)
-                    yield from walk(item)
+                    walk(item)
                     steps.pop()
 
     if isinstance(node, (dict, list)):
-        yield from walk(node)
+        walk(node)
+    return found
+
+
+_CONTAINERS = (dict, list)  # JSON as parsed: exact types, no subclasses
 
 
 def _location(path: str, steps: list[Any]) -> str:
