@@ -19,6 +19,7 @@ from app.ops.selftest.command import selftest_command
 from app.state import state_of
 from app.storage.migrate import upgrade
 
+PROGRESS_EVERY = 500  # lines between two updates of `load`'s progress bar
 
 def _create_app() -> Flask:
     """The server's application, on the server's settings and checks (app/ops/startup.py)."""
@@ -92,12 +93,19 @@ def _load_ndjson(path: Path) -> None:
                TextColumn("{task.fields[lines]} lines"))
     with Progress(*columns, console=console, transient=True) as bar, path.open("rb") as file:
         task = bar.add_task(path.name, total=path.stat().st_size, lines=0)
+        read = {"bytes": 0, "lines": 0}
 
         def advance(size: int) -> None:
-            bar.update(task, advance=size, lines=bar.tasks[task].fields["lines"] + 1)
+            # The bar is redrawn a few times a second: updating it per line would cost
+            # more than writing the line.
+            read["bytes"] += size
+            read["lines"] += 1
+            if read["lines"] % PROGRESS_EVERY == 0:
+                bar.update(task, completed=read["bytes"], lines=read["lines"])
 
         report = bulk_load.load(state_of(current_app), file, "fhir-agenda cli",
                                 progress=advance)
+        bar.update(task, completed=read["bytes"], lines=read["lines"])
     if report.committed:
         click.echo(f"{path}: {report.written} resources loaded")
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from app.identifiers import (
@@ -24,6 +25,7 @@ from app.search.dates import parse_range, zone
 Resource = dict[str, Any]
 
 
+@lru_cache(maxsize=65536)  # slots share their times across practitioners
 def sas_instant(value: str, tz: str) -> str:
     """`YYYY-MM-DDTHH:MM:SS.000+HH:MM` in the given zone (the real Paris offset)."""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else None

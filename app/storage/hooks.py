@@ -64,6 +64,10 @@ class WriteEvent:
     # consequence of a write the client was allowed (e.g. a booking marks its Slot busy):
     # why, for the version's author; access checks do not ask for the caller's scopes.
     server_made: str | None = None
+    # What an interceptor worked out in one hook and reads again in a later one for this
+    # write (e.g. the references validation found before, checked after): keyed by names
+    # each interceptor owns.
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from app.storage.hooks import Interceptor, WriteEvent
 from app.storage.repository import Repository
 from app.validation.references import (
     Targets,
+    local_references,
     malformed_reference_issues,
     raise_missing,
     targets_of,
@@ -16,6 +17,7 @@ from app.validation.references import (
 from app.validation.structure import structure_issues
 
 PENDING = "validation:references"
+REFERENCES = "validation:reference-strings"
 
 
 class ValidationInterceptor(Interceptor):
@@ -24,8 +26,10 @@ class ValidationInterceptor(Interceptor):
             return
         issues = structure_issues(event.resource_type, event.resource)
         if event.resource_type not in READ_ONLY_TYPES:
+            found = local_references(event.resource, event.resource_type)
+            event.notes[REFERENCES] = found  # after_write checks their targets
             issues += malformed_reference_issues(event.resource_type, event.resource,
-                                                 repo.settings.fhir_base_url)
+                                                 repo.settings.fhir_base_url, found)
         if issues:
             raise Unprocessable(f"{event.resource_type} is not valid FHIR R4", issues=issues)
 
@@ -37,7 +41,7 @@ class ValidationInterceptor(Interceptor):
             return  # server-written records may name resources deleted since
         pending: list[Targets] = repo.memo(PENDING, list)
         pending.append(targets_of(event.resource_type, event.resource,
-                                  repo.settings.fhir_base_url))
+                                  repo.settings.fhir_base_url, event.notes.get(REFERENCES)))
         repo.defer(PENDING, lambda: _check(repo, pending))
 
 

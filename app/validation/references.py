@@ -21,34 +21,36 @@ EXPECTED_FORMS = ("Type/id (an id is 1 to 64 letters, digits, '-' or '.'), an ab
                   "http(s) URL, #id of a contained resource, or the urn:uuid: of a Bundle entry")
 
 
-def local_references(node: Any, path: str, *,
-                     contained: bool = False) -> list[tuple[str, str]]:
-    """(location, reference) for every `reference` string in a resource; those of contained
-    resources only when `contained` is set. (Locations are spelt out only for references
-    found: most of a resource holds none.)"""
-    found: list[tuple[str, str]] = []
+Found = list[tuple[str, str, bool]]  # (location, reference, inside a contained resource)
+
+
+def local_references(node: Any, path: str) -> Found:
+    """Every `reference` string in a resource, with its location and whether a contained
+    resource holds it. (Locations are spelt out only for references found: most of a
+    resource holds none.)"""
+    found: Found = []
     steps: list[Any] = []
 
-    # A plain recursive function filling one list: every write walks its resource twice,
-    # and a generator per nested object costs more than the walk itself.
-    def walk(value: Any) -> None:
+    # A plain recursive function filling one list: a generator per nested object costs
+    # more than the walk itself.
+    def walk(value: Any, contained: bool) -> None:
         if type(value) is dict:
             for key, item in value.items():
                 if key == "reference" and type(item) is str:
-                    found.append((_location(path, steps), item))
-                elif type(item) in _CONTAINERS and (contained or key != "contained"):
+                    found.append((_location(path, steps), item, contained))
+                elif type(item) in _CONTAINERS:
                     steps.append(key)
-                    walk(item)
+                    walk(item, contained or key == "contained")
                     steps.pop()
         else:
             for index, item in enumerate(value):
                 if type(item) in _CONTAINERS:
                     steps.append(index)
-                    walk(item)
+                    walk(item, contained)
                     steps.pop()
 
     if isinstance(node, (dict, list)):
-        walk(node)
+        walk(node, False)
     return found
 
 
@@ -77,12 +79,14 @@ def is_well_formed(reference: str, local_base: str) -> bool:
     return parts.scheme in {"http", "https"} and bool(parts.hostname)
 
 
-def malformed_reference_issues(resource_type: str, resource: dict[str, Any],
-                               local_base: str) -> list[Issue]:
+def malformed_reference_issues(resource_type: str, resource: dict[str, Any], local_base: str,
+                               found: Found | None = None) -> list[Issue]:
+    """`found`: the resource's references when the caller has walked it already."""
+    if found is None:
+        found = local_references(resource, resource_type)
     return [Issue("value", f"{location}.reference: '{reference}' is not a valid reference; "
                   f"expected {EXPECTED_FORMS}", expression=[f"{location}.reference"])
-            for location, reference in local_references(resource, resource_type, contained=True)
-            if not is_well_formed(reference, local_base)]
+            for location, reference, _ in found if not is_well_formed(reference, local_base)]
 
 
 class MissingReferences(Unprocessable):
@@ -104,9 +108,16 @@ class Targets:
     local: list[tuple[str, str, str]]  # (location, target type, target id)
 
 
-def targets_of(resource_type: str, resource: dict[str, Any], local_base: str) -> Targets:
+def targets_of(resource_type: str, resource: dict[str, Any], local_base: str,
+               references: Found | None = None) -> Targets:
+    """The local targets of a resource's own references (a contained resource's references
+    resolve inside its container); `references`: as `local_references` found them."""
+    if references is None:
+        references = local_references(resource, resource_type)
     found = Targets(resource_type, str(resource.get("id")), [], [])
-    for location, reference in local_references(resource, resource_type):
+    for location, reference, contained in references:
+        if contained:
+            continue
         if reference.startswith("urn:"):
             # A urn:uuid only means something inside the Bundle that declares it.
             found.issues.append(Issue("not-found", f"{location}.reference: '{reference}' does"

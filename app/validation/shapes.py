@@ -23,6 +23,7 @@ import typing
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from app.validation.json_types import classify, json_kind, model_named
@@ -30,10 +31,12 @@ from app.validation.json_types import classify, json_kind, model_named
 Shape = tuple[Any, ...]
 MAX_SHAPES = 20_000  # learned shapes kept (agendas send few: the same software, the same data)
 MAX_VALUES = 200_000  # memoised primitive verdicts
+MAX_NESTED = 100_000  # memoised shapes of nested elements
 _CONFIG = ConfigDict(extra="forbid", populate_by_name=True)
 
 _shapes: set[tuple[str, Shape]] = set()
 _verdicts: dict[tuple[int, type, Any], bool] = {}
+_nested: dict[tuple[Any, bytes], Shape | None] = {}
 
 
 class _Primitive:
@@ -127,7 +130,26 @@ def _part(element: Any, value: Any) -> Any:
     if element == RESOURCE:
         model = model_named(value.get("resourceType", ""))
         return _shape(value, model) if model is not None else None
-    return _shape(value, element)
+    return _nested_shape(value, element)
+
+
+def _nested_shape(value: dict[str, Any], model: Any) -> Shape | None:
+    """The shape of a nested element, memoised by its JSON text: codings, periods and
+    references repeat from one resource to the next (every Slot of an agenda carries the
+    same security labels and service types), and orjson spells a value in far less time
+    than walking it. The text fixes every key, value and JSON kind, so the same text has
+    the same shape."""
+    try:
+        key = (model, orjson.dumps(value))
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: walk it
+        return _shape(value, model)
+    if key in _nested:
+        return _nested[key]
+    shape = _shape(value, model)
+    if len(_nested) >= MAX_NESTED:
+        _nested.clear()
+    _nested[key] = shape
+    return shape
 
 
 @lru_cache(maxsize=1024)
