@@ -10,6 +10,7 @@ from app.audit.trail import AuditTrail
 from app.auth.access import AccessGuard
 from app.config import Settings
 from app.db import make_engine
+from app.fhir.bulk_jobs import run_bulk_jobs
 from app.gap.background import derive_rule_slots
 from app.gap.rules import AvailabilityRules
 from app.sas.cpts_projection import SasCptsProjection
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # How outbox messages reach their subscribers (app/subscriptions/channels/).
         delivery_channels=[SasChannel, RestHookChannel],
         # What the worker does besides deliveries (app/state.py BackgroundTask).
-        background_tasks=[derive_rule_slots],
+        background_tasks=[derive_rule_slots, run_bulk_jobs],
     )
     from app.auth.install import install as install_auth
     from app.fhir import capability, hardening, http_errors

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 
 from app.auth import refusals
 from app.auth.gate import caller_label, principal_of_request
-from app.fhir import bulk_load, capability, interactions, transactions, validate
+from app.fhir import bulk_jobs, bulk_load, capability, interactions, transactions, validate
 from app.fhir.interactions import FhirRequest, FhirResult
 from app.fhir.negotiation import (
     FORM_TYPE,
@@ -21,7 +21,7 @@ from app.fhir.negotiation import (
     response_type,
     wants_pretty,
 )
-from app.outcome import BadRequest, FhirError, MethodNotAllowed, NotFound
+from app.outcome import BadRequest, FhirError, MethodNotAllowed, NotFound, information
 from app.state import current_state
 
 fhir = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -120,10 +120,45 @@ def _bulk_load() -> Response:
     state = current_state()
     media_type = response_type(request)
     request.max_content_length = state.settings.max_bulk_request_bytes
+    if _prefer("respond-async") is not None:
+        job_id = bulk_jobs.submit(state, request.stream, client_description(),
+                                  principal_of_request(), request.remote_addr)
+        return fhir_response(
+            information(f"Accepted: the worker loads the file; see {_job_url(job_id)}"), 202,
+            media_type, wants_pretty(request), {"Content-Location": _job_url(job_id)})
     report = bulk_load.load(state, request.stream, client_description(), request.remote_addr)
     if report.lines == 0:
         raise BadRequest("The NDJSON body holds no resource", code="required")
     return fhir_response(report.outcome(), report.status, media_type, wants_pretty(request))
+
+
+def _job_url(job_id: str) -> str:
+    return f"{current_state().settings.fhir_base_url}/_async/{quote(job_id)}"
+
+
+@fhir.route("/_async/<job_id>", methods=["GET", "DELETE"])
+def async_job(job_id: str) -> Response:
+    """The status URL of an asynchronous bulk load (FHIR R4 asynchronous pattern): 202
+    while it waits or runs, then 200 with the load's answer; DELETE cancels."""
+    state = current_state()
+    media_type = response_type(request)
+    pretty = wants_pretty(request)
+    job = bulk_jobs.find(state, job_id, client_description())
+    if job is None or job.status == bulk_jobs.CANCELLED:
+        raise NotFound(f"No bulk load {job_id} (unknown, cancelled, or sent by another client)")
+    if request.method == "DELETE":
+        bulk_jobs.cancel(state, job_id)
+        return fhir_response(information(f"Bulk load {job_id} cancelled; nothing of it is "
+                                         "kept"), 202, media_type, pretty)
+    if job.status != bulk_jobs.DONE:
+        progress = f"{job.status}: {job.lines_read} lines of {job.size} bytes read"
+        return fhir_response(information(f"Bulk load {job_id} {progress}"), 202, media_type,
+                             pretty, {"X-Progress": progress, "Retry-After": "2"})
+    status = job.answer_status or 500
+    answer = {"resourceType": "Bundle", "type": "batch-response", "entry": [{"response": {
+        "status": f"{status} {transactions.REASONS.get(status, '')}".strip(),
+        "outcome": job.answer}}]}
+    return fhir_response(answer, 200, media_type, pretty)
 
 
 @fhir.get("/_history")

@@ -30,8 +30,9 @@ from app.state import AppState
 from app.storage.repository import Repository, Stored, new_id
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
-           409: "Conflict", 410: "Gone", 412: "Precondition Failed", 422: "Unprocessable Entity"}
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
+           404: "Not Found", 409: "Conflict", 410: "Gone", 412: "Precondition Failed",
+           422: "Unprocessable Entity", 500: "Internal Server Error"}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -356,4 +357,35 @@ metric_samples = Table(
     Column("taken_at", DateTime, primary_key=True),  # UTC, naive, on the minute
     Column("sample", Text, nullable=False),
     Index("ix_metric_samples_taken", "taken_at"),
+)
+
+# Asynchronous bulk loads (app/fhir/bulk_jobs.py): an NDJSON body received whole, in parts,
+# then loaded by the worker; the answer is kept for the client that sent it to fetch.
+bulk_jobs = Table(
+    "bulk_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("status", String(16), nullable=False),  # queued, running, done, cancelled
+    Column("owner", String(512), nullable=False),  # the sender, as recorded on versions
+    Column("principal", Text),  # its rights (JSON), re-applied by the worker
+    Column("address", String(64)),
+    Column("size", BigInteger, nullable=False),  # bytes received
+    Column("lines_read", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime, nullable=False),  # UTC, naive
+    Column("started_at", DateTime),
+    Column("finished_at", DateTime),
+    Column("claimed_by", String(160)),  # the worker loading it (host:pid)
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("answer_status", Integer),
+    Column("answer", Text),  # the load's OperationOutcome (JSON)
+    Index("ix_bulk_jobs_status", "status", "created_at"),
+)
+
+bulk_job_parts = Table(
+    "bulk_job_parts",
+    metadata,
+    Column("job_id", String(36), ForeignKey("bulk_jobs.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )
