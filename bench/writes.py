@@ -329,10 +329,18 @@ def singles(client: Client, data: Dataset, recorder: Recorder, count: int) -> li
     patient = client.json("POST", "/fhir/Patient", {
         "resourceType": "Patient", "name": [{"family": "Banc", "given": ["Essai"]}]}).json()
     appointments: list[Resource] = []
+    times = random.Random()  # not the seeded one: another run must not pick the same times
 
     def appointment(slot: Resource | None = None) -> Resource:
-        start = slot["start"] if slot else "2027-01-04T09:00:00+01:00"
-        end = slot["end"] if slot else "2027-01-04T09:15:00+01:00"
+        if slot:
+            start, end = slot["start"], slot["end"]
+        else:
+            # A quarter-hour of its own: a practitioner is in one appointment at a time
+            # (GAP's overlap rule answers 409), and runs add up on the same database.
+            moment = datetime(2031, 1, 6, 8, tzinfo=TZ) + timedelta(
+                days=times.randrange(3650), minutes=15 * times.randrange(40))
+            start = moment.isoformat()
+            end = (moment + timedelta(minutes=15)).isoformat()
         body: Resource = {
             "resourceType": "Appointment", "status": "booked", "start": start, "end": end,
             "participant": [
