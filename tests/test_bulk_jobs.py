@@ -68,6 +68,10 @@ def test_an_async_load_is_accepted_then_loaded_by_the_worker(app: Flask, client:
     assert found["total"] == 40
     with engine.connect() as conn:  # the body is not kept once loaded
         assert conn.execute(select(func.count()).select_from(bulk_job_parts)).scalar_one() == 0
+    # DELETE once done forgets the answer (the loaded resources stay).
+    assert client.delete(path, headers={"Accept": FHIR_JSON}).status_code == 202
+    assert status(client, path).status_code == 404
+    assert count(engine, "Slot", "async-") == 40
 
 
 def test_a_rejected_line_is_reported_and_nothing_is_loaded(app: Flask, client: Any,

@@ -15,6 +15,7 @@ that worker's heartbeat has stopped.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import uuid
@@ -68,7 +69,7 @@ def submit(state: AppState, body: IO[bytes], owner: str, principal: Principal | 
         conn.execute(insert(bulk_jobs).values(
             id=job_id, status=QUEUED, owner=owner[:512], principal=_principal_json(principal),
             address=address, size=0, created_at=utc_now()))
-        for seq in range(1_000_000_000):
+        for seq in itertools.count():
             data = body.read(PART_BYTES)
             if not data:
                 break
@@ -91,8 +92,10 @@ def find(state: AppState, job_id: str, owner: str) -> Job | None:
 
 def cancel(state: AppState, job_id: str) -> None:
     """A queued job is dropped at once; a running one stops at its next progress check
-    and rolls back."""
+    and rolls back; a finished one's answer is forgotten."""
     with write_transaction(state.engine) as conn:
+        conn.execute(delete(bulk_jobs).where(bulk_jobs.c.id == job_id,
+                                             bulk_jobs.c.status == DONE))
         conn.execute(update(bulk_jobs).where(bulk_jobs.c.id == job_id,
                                              bulk_jobs.c.status == QUEUED)
                      .values(status=CANCELLED, finished_at=utc_now()))
@@ -205,7 +208,7 @@ class _Progress:
 def _lines(state: AppState, job_id: str) -> Iterator[bytes]:
     """The body's lines, part after part (a line may straddle two parts)."""
     rest = b""
-    for seq in range(1_000_000_000):
+    for seq in itertools.count():
         with read_transaction(state.engine) as conn:
             data = conn.execute(select(bulk_job_parts.c.data).where(
                 bulk_job_parts.c.job_id == job_id, bulk_job_parts.c.seq == seq)).scalar()

@@ -148,8 +148,10 @@ def async_job(job_id: str) -> Response:
         raise NotFound(f"No bulk load {job_id} (unknown, cancelled, or sent by another client)")
     if request.method == "DELETE":
         bulk_jobs.cancel(state, job_id)
-        return fhir_response(information(f"Bulk load {job_id} cancelled; nothing of it is "
-                                         "kept"), 202, media_type, pretty)
+        said = ("its answer is forgotten (what it loaded stays)" if job.status == bulk_jobs.DONE
+                else "cancelled; nothing of it is kept")
+        return fhir_response(information(f"Bulk load {job_id}: {said}"), 202, media_type,
+                             pretty)
     if job.status != bulk_jobs.DONE:
         progress = f"{job.status}: {job.lines_read} lines of {job.size} bytes read"
         return fhir_response(information(f"Bulk load {job_id} {progress}"), 202, media_type,
