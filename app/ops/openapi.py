@@ -201,11 +201,32 @@ def openapi_document(capability: dict[str, Any], base_url: str) -> dict[str, Any
         "responses": _responses("The CapabilityStatement", "CapabilityStatement")}}}
     system = {item["code"] for item in rest.get("interaction", [])}
     if system & {"transaction", "batch"}:
+        ndjson = {"schema": {"type": "string", "description": "One FHIR resource per line"}}
         paths["/"] = {"post": {
-            "tags": ["System"], "summary": "A transaction or batch Bundle",
+            "tags": ["System"], "summary": "A transaction or batch Bundle, or NDJSON",
+            "description": (
+                "NDJSON (application/fhir+ndjson) is a bulk load, all or nothing; with "
+                "`Prefer: respond-async` the answer is 202 and Content-Location names the "
+                "status URL (/_async/{id})."),
             "operationId": "transaction", "requestBody": {
-                "required": True, "content": _content(_resource_schema("Bundle"))},
-            "responses": _responses("The response Bundle", "Bundle")}}
+                "required": True, "content": {**_content(_resource_schema("Bundle")),
+                                              "application/fhir+ndjson": ndjson}},
+            "responses": {**_responses("The response Bundle, or the load's OperationOutcome",
+                                       "Bundle"),
+                          "202": _answer("Accepted for an asynchronous load",
+                                         "OperationOutcome")}}}
+        job = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "The job id of Content-Location"}]
+        paths["/_async/{id}"] = {
+            "get": {"tags": ["System"], "summary": "Status of an asynchronous bulk load",
+                    "operationId": "asyncStatus", "parameters": job,
+                    "responses": {**_responses("Done: a batch-response Bundle holding the "
+                                               "load's status and OperationOutcome", "Bundle"),
+                                  "202": _answer("Queued or running (X-Progress)",
+                                                 "OperationOutcome")}},
+            "delete": {"tags": ["System"], "summary": "Cancel it, or forget its answer",
+                       "operationId": "asyncCancel", "parameters": job,
+                       "responses": _responses("Cancelled", "OperationOutcome", "202")}}
     if "history-system" in system:
         paths["/_history"] = {"get": {
             "tags": ["System"], "summary": "History of every resource",
