@@ -1,13 +1,15 @@
 """Set-based SQL for the rows a unit of work writes: one statement per table, not per row.
 
 PostgreSQL receives many rows through `COPY … FROM STDIN` (psycopg's copy, inside the
-caller's transaction) and updates them through one `UPDATE … FROM unnest(…)`; SQLite, which
-runs in-process, through `executemany` of one prepared statement. Few rows go as plain
-statements on both: a COPY has a fixed cost of its own.
+caller's transaction), and updates them by COPYing the new values into a temporary table
+and one `UPDATE … FROM` it; SQLite, which runs in-process, through `executemany` of one
+prepared statement. Few rows go as plain statements on both: a COPY has a fixed cost of its
+own.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,16 +25,16 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     if not rows:
         return
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM:
-        _copy(conn, table, rows)
+        _copy(conn, table.name, rows, list(rows[0]))
     else:
         conn.execute(insert(table), rows)
 
 
-def _copy(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    columns = list(rows[0])
+def _copy(conn: Connection, table_name: str, rows: list[dict[str, Any]],
+          columns: list[str]) -> None:
     cursor = conn.connection.cursor()  # the DBAPI cursor of this transaction's connection
     try:
-        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {table_name} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([row[c] for c in columns])
     finally:
@@ -50,7 +52,7 @@ def update_rows(conn: Connection, table: Table, key: str, rows: list[dict[str, A
         return
     columns = [c for c in rows[0] if c != key]
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM:
-        _update_from_arrays(conn, table, key, columns, rows)
+        _update_from_copy(conn, table, key, columns, rows)
         return
     statement = update(table).where(table.c[key] == bindparam("_key")).values(
         {c: bindparam(c) for c in columns})
@@ -58,28 +60,22 @@ def update_rows(conn: Connection, table: Table, key: str, rows: list[dict[str, A
                              for row in rows])
 
 
-def _update_from_arrays(conn: Connection, table: Table, key: str, columns: list[str],
-                        rows: list[dict[str, Any]]) -> None:
-    """One `UPDATE … FROM unnest(:a, :b, …)`: one array parameter per column."""
+def _update_from_copy(conn: Connection, table: Table, key: str, columns: list[str],
+                      rows: list[dict[str, Any]]) -> None:
+    """COPY the new values into a temporary table, then one `UPDATE … FROM` it. (Arrays of
+    parameters, one per column, cost three times more: psycopg adapts them in Python, and
+    a thousand resources' JSON makes large arrays.) The temporary table lives as long as
+    the connection and is emptied at each commit; created when missing (a new connection,
+    or a transaction that rolled its creation back)."""
     names = [key, *columns]
-    types = [_pg_type(table, name) for name in names]
-    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in zip(names, types,
-                                                                           strict=True))
+    scratch = f"_update_{table.name}_{zlib.crc32(','.join(names).encode()):08x}"
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {scratch} ON COMMIT DELETE ROWS"
+                         f" AS SELECT {', '.join(names)} FROM {table.name} WITH NO DATA")
+    _copy(conn, scratch, rows, names)
     assignments = ", ".join(f"{c} = v.{c}" for c in columns)
-    statement = text(f"UPDATE {table.name} AS t SET {assignments} FROM unnest({arrays}) "
-                     f"AS v({', '.join(names)}) WHERE t.{key} = v.{key}")
-    conn.execute(statement, {name: [row[name] for row in rows] for name in names})
-
-
-def _pg_type(table: Table, column: str) -> str:
-    kind = table.c[column].type.compile(dialect=_postgresql())
-    return "text" if kind.startswith(("VARCHAR", "TEXT")) else kind
-
-
-def _postgresql() -> Any:
-    from sqlalchemy.dialects import postgresql
-
-    return postgresql.dialect()
+    conn.exec_driver_sql(f"UPDATE {table.name} AS t SET {assignments} FROM {scratch} AS v "
+                         f"WHERE t.{key} = v.{key}")
+    conn.exec_driver_sql(f"DELETE FROM {scratch}")  # for the next update of this transaction
 
 
 def allocate_pks(conn: Connection, table: Table, count: int, after: int | None) -> list[int]:
