@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -14,12 +15,16 @@ from app.storage.schema import INDEX_TABLES
 
 
 def index_rows(resource_type: str, resource: dict[str, Any], *, default_tz: str,
-               local_base: str) -> dict[str, list[dict[str, Any]]]:
-    """Rows to insert per index table (without `res_pk`)."""
+               local_base: str, kinds: Collection[str] | None = None
+               ) -> dict[str, list[dict[str, Any]]]:
+    """Rows to insert per index table (without `res_pk`); only those of the tables named
+    in `kinds` when given."""
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in INDEX_TABLES}
     for param in indexed_params(resource_type):
-        base = {"res_type": resource_type, "param": param.name}
         kind = param.index_type
+        if kinds is not None and kind not in kinds:
+            continue
+        base = {"res_type": resource_type, "param": param.name}
         if kind == "token":
             for system, code, text in extract.token_rows(resource, param):
                 rows["token"].append({**base, "system": system, "code": code, "text": text})
@@ -35,6 +40,19 @@ def index_rows(resource_type: str, resource: dict[str, Any], *, default_tz: str,
                 rows["reference"].append({**base, "target_type": target_type,
                                           "target_id": target_id, "url": url})
     return rows
+
+
+def changed_tables(resource_type: str, new: dict[str, Any], old: dict[str, Any]) -> set[str]:
+    """The index tables whose rows may differ between two versions: those with a parameter
+    whose values differ. (Rows are made from those values alone, so equal values give
+    equal rows; comparing values costs a fraction of extracting rows from both versions.)"""
+    changed: set[str] = set()
+    for param in indexed_params(resource_type):
+        if param.index_type in changed:
+            continue
+        if any(extract.walk(new, path) != extract.walk(old, path) for path in param.paths):
+            changed.add(param.index_type)
+    return changed
 
 
 def clear(conn: Connection, res_pk: int) -> None:

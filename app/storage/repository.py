@@ -385,25 +385,37 @@ class Repository:
 
     def _stage_index(self, pk: int, event: WriteEvent) -> None:
         """The index rows of the new version, in the tables where they changed."""
-        new = self._index_rows(event.resource_type, event.resource)
         previous = event.previous
-        old = self._index_rows(event.resource_type, None if previous is None or previous.deleted
-                               else previous.as_dict())
-        for name, table in INDEX_TABLES.items():
-            if new[name] == old[name]:
-                continue
-            if old[name]:
+        live = previous is not None and not previous.deleted
+        if event.resource is not None and live:
+            # An update: only the tables whose indexed values changed are rewritten.
+            assert previous is not None
+            changed = indexer.changed_tables(event.resource_type, event.resource,
+                                             previous.as_dict())
+            new = self._index_rows(event.resource_type, event.resource, changed)
+            for name in changed:
+                self._staged.delete(INDEX_TABLES[name], "res_pk", pk)
+                self._stage_rows(name, pk, new[name])
+            return
+        if event.resource is None:  # a deletion: the previous version's rows go
+            for table in INDEX_TABLES.values():
                 self._staged.delete(table, "res_pk", pk)
-            for row in new[name]:
-                self._staged.insert(table, {**row, "res_pk": pk})
+            return
+        new = self._index_rows(event.resource_type, event.resource)  # a create: no rows yet
+        for name in INDEX_TABLES:
+            self._stage_rows(name, pk, new[name])
 
-    def _index_rows(self, resource_type: str,
-                    resource: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    def _stage_rows(self, name: str, pk: int, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self._staged.insert(INDEX_TABLES[name], {**row, "res_pk": pk})
+
+    def _index_rows(self, resource_type: str, resource: dict[str, Any] | None,
+                    kinds: set[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         if resource is None:
             return {name: [] for name in INDEX_TABLES}
         return indexer.index_rows(resource_type, resource,
                                   default_tz=self.settings.default_timezone,
-                                  local_base=self.settings.fhir_base_url)
+                                  local_base=self.settings.fhir_base_url, kinds=kinds)
 
 
 def _author(author: str | None, event: WriteEvent) -> str | None:
