@@ -183,3 +183,26 @@ def test_the_worker_process_loads_a_job_sent_over_http(client: Any, database_url
         assert count(engine, "Slot", "live-") == 300
     finally:
         assert stop_worker(worker) == 0, (tmp_path / "worker.log").read_text()
+
+
+def test_a_running_load_cancelled_midway_keeps_nothing(app: Flask, client: Any, engine: Engine,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite holds its write lock for the whole load: a DELETE waits for it")
+    monkeypatch.setattr(bulk_jobs, "PROGRESS_LINES", 5)
+    path = submit(client, ndjson(*agenda_lines("stop", 40)))
+    job_id = path.rsplit("/", 1)[1]
+    reading = bulk_jobs._lines
+
+    def cancelled_midway(state: Any, job: str) -> Any:
+        for number, line in enumerate(reading(state, job), start=1):
+            if number == 12:  # the client's DELETE arrives while the worker loads
+                assert client.delete(path, headers={"Accept": FHIR_JSON}).status_code == 202
+            yield line
+
+    monkeypatch.setattr(bulk_jobs, "_lines", cancelled_midway)
+    assert bulk_jobs.run_next(state_of(app)) == job_id
+    assert status(client, path).status_code == 404
+    assert count(engine, "Slot", "stop-") == 0 and count(engine, "Schedule", "stop-") == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(bulk_job_parts)).scalar_one() == 0

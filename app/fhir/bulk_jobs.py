@@ -121,32 +121,31 @@ def run_next(state: AppState) -> str | None:
     job_id, owner, address = row.id, row.owner, row.address
     progress = _Progress(state, job_id)
     token = current_principal.set(_principal_of(row.principal))
+    answer: tuple[int, dict[str, Any]] | None  # (status, OperationOutcome); None: cancelled
     try:
         report = bulk_load.load(state, _lines(state, job_id), owner, address,
                                 progress=progress)
-        status, answer = report.status, report.outcome()
-        if report.lines == 0:
-            status, answer = 400, operation_outcome([Issue(
-                "required", "The NDJSON body holds no resource")])
+        answer = (report.status, report.outcome()) if report.lines else (
+            400, operation_outcome([Issue("required", "The NDJSON body holds no resource")]))
     except _Cancelled:
-        status, answer = 0, None
+        answer = None
     except Exception:  # the job must end with an answer, whatever broke
         log.exception("bulk job %s failed", job_id)
-        status, answer = 500, operation_outcome([Issue(
-            "exception", "The load failed on the server; nothing was loaded")])
+        answer = (500, operation_outcome([Issue(
+            "exception", "The load failed on the server; nothing was loaded")]))
     finally:
         current_principal.reset(token)
     with write_transaction(state.engine) as conn:
-        values: dict[str, Any] = {"finished_at": utc_now(), "lines_read": progress.lines}
-        if status == 0:
-            values["status"] = CANCELLED
-        else:
-            values.update(status=DONE, answer_status=status,
-                          answer=orjson.dumps(answer).decode())
+        values: dict[str, Any] = {"finished_at": utc_now(), "lines_read": progress.lines,
+                                  "status": CANCELLED}
+        if answer is not None:
+            values.update(status=DONE, answer_status=answer[0],
+                          answer=orjson.dumps(answer[1]).decode())
         conn.execute(update(bulk_jobs).where(bulk_jobs.c.id == job_id).values(**values))
         _drop_parts_of_finished(conn, job_id)
     log.info("bulk job finished", extra={"fields": {
-        "event": "bulk-job", "job": job_id, "status": status, "lines": progress.lines}})
+        "event": "bulk-job", "job": job_id, "status": answer[0] if answer else "cancelled",
+        "lines": progress.lines}})
     return job_id
 
 
