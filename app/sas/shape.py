@@ -25,7 +25,7 @@ from app.search.dates import parse_range, zone
 Resource = dict[str, Any]
 
 
-@lru_cache(maxsize=65536)  # slots share their times across practitioners
+@lru_cache(maxsize=16384)  # slots share their times across practitioners
 def sas_instant(value: str, tz: str) -> str:
     """`YYYY-MM-DDTHH:MM:SS.000+HH:MM` in the given zone (the real Paris offset)."""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else None

@@ -47,7 +47,7 @@ def to_utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-@lru_cache(maxsize=65536)  # a bulk load's slots share their times across practitioners
+@lru_cache(maxsize=16384)  # a bulk load's slots share their times across practitioners
 def parse_range(text: str, default_tz: str = "Europe/Paris") -> tuple[datetime, datetime]:
     """Return the UTC range covered by a FHIR date, dateTime or instant string."""
     match = DATE_RE.match(text.strip())

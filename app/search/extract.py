@@ -27,7 +27,7 @@ STRING_LIMIT = 512
 TOKEN_LIMIT = 255
 
 
-@lru_cache(maxsize=65536)  # codings' displays and names repeat across a bulk load
+@lru_cache(maxsize=16384)  # codings' displays and names repeat across a bulk load
 def normalise(text: str) -> str:
     """Case- and accent-insensitive form used by string search ("Hélène" ~ "helene")."""
     decomposed = unicodedata.normalize("NFKD", text)

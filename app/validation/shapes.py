@@ -31,7 +31,7 @@ from app.validation.json_types import classify, json_kind, model_named
 Shape = tuple[Any, ...]
 MAX_SHAPES = 20_000  # learned shapes kept (agendas send few: the same software, the same data)
 MAX_VALUES = 200_000  # memoised primitive verdicts
-MAX_NESTED = 100_000  # memoised shapes of nested elements
+MAX_NESTED = 20_000  # memoised shapes of nested elements (a few MB)
 _CONFIG = ConfigDict(extra="forbid", populate_by_name=True)
 
 _shapes: set[tuple[str, Shape]] = set()
