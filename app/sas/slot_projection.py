@@ -79,15 +79,12 @@ class SasSlotProjection(Interceptor):
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource_type != "Slot" or event.stored is None:
             return
-        pending: list[WriteEvent] = repo.memo(PENDING, list)
-        pending.append(event)
-        repo.defer(PENDING, lambda: _project(repo, pending))
+        repo.defer_batch(PENDING, event, lambda events: _project(repo, events))
 
 
-def _project(repo: Repository, pending: list[WriteEvent]) -> None:
+def _project(repo: Repository, events: list[WriteEvent]) -> None:
     settings = repo.settings
-    latest = {e.stored.pk: e for e in pending if e.stored is not None}  # last version wins
-    pending.clear()
+    latest = {e.stored.pk: e for e in events if e.stored is not None}  # last version wins
     schedules = {s for e in latest.values() if e.resource is not None
                  and (s := _schedule_of(e.resource, settings.fhir_base_url)) is not None}
     sos = sos_schedules(repo.conn, schedules)

@@ -89,14 +89,10 @@ class SasSosProjection(Interceptor):
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource_type not in WATCHED or event.stored is None:
             return
-        pending: list[WriteEvent] = repo.memo(PENDING, list)
-        pending.append(event)
-        repo.defer(PENDING, lambda: _project(repo, pending))
+        repo.defer_batch(PENDING, event, lambda events: _project(repo, events))
 
 
-def _project(repo: Repository, pending: list[WriteEvent]) -> None:
-    events = list(pending)
-    pending.clear()
+def _project(repo: Repository, events: list[WriteEvent]) -> None:
     settings = repo.settings
     places = SosPlaces(settings.fhir_base_url, settings.local_identifier_system)
     conn = repo.conn

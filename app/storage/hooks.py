@@ -28,6 +28,8 @@ thousand Slots) than once per write — the per-resource hooks above still fire 
 | `repo.defer(key, task)`| run `task` once, after every `before_commit`, before the commit;|
 |                        | register it from `after_write` (an entry that fails before      |
 |                        | writing must leave nothing behind); its writes defer in turn    |
+| `repo.defer_batch(key, | the same, `task` getting every `item` collected under `key`     |
+| item, task)`           | since it last ran (the writes of a Bundle, for one statement)   |
 | `repo.stage_insert`,   | rows of a projection, written with the unit's next flush (one   |
 | `repo.stage_delete`    | statement per table); deletes run before inserts                |
 | `repo.closing`         | True while `finish()` runs the deferred work for the last time  |

@@ -309,6 +309,20 @@ class Repository:
         once."""
         self._deferred.setdefault(key, task)
 
+    def defer_batch(self, key: Hashable, item: T, task: Callable[[list[T]], None]) -> None:
+        """Collect `item` under `key` and run `task` once before the unit commits, with
+        everything collected since it last ran: what an interceptor notes write by write
+        and handles for the whole unit at once."""
+        collected: list[T] = self.memo(f"batch:{key}", list)
+        collected.append(item)
+
+        def run() -> None:
+            items = collected[:]
+            collected.clear()
+            task(items)
+
+        self.defer(key, run)
+
     def stage_insert(self, table: Table, row: dict[str, Any]) -> None:
         """Insert `row` with the unit's next flush (interceptors' projection rows)."""
         self._stage().insert(table, row)

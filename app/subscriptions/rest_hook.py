@@ -135,13 +135,9 @@ class SubscriptionMatcher(Interceptor):
             return
         if event.resource is None or event.stored is None:
             return
-        changed: list[WriteEvent] = repo.memo(CHANGED, list)
-        changed.append(event)
-        repo.defer(CHANGED, lambda: self._match(repo, changed))
+        repo.defer_batch(CHANGED, event, lambda events: self._match(repo, events))
 
-    def _match(self, repo: Repository, changed: list[WriteEvent]) -> None:
-        events = changed[:]
-        changed.clear()
+    def _match(self, repo: Repository, events: list[WriteEvent]) -> None:
         live = _live_subscriptions(repo)
         now = format_instant(utc_now())
         context = SqlContext(repo.settings.default_timezone, repo.settings.fhir_base_url)
