@@ -50,6 +50,7 @@ from app.storage.migrate import upgrade
 from app.storage.schema import resources
 from bench import slots as slot_kinds
 from bench import write_floor
+from bench.notifications import Workers
 from bench.run import REPO_ROOT, _revision, gunicorn, percentile
 from bench.sas import ACCEPT, request_set
 
@@ -508,15 +509,11 @@ def worker(database_url: str, log: Path) -> Iterator[None]:
     """`fhir-agenda worker` beside gunicorn: it loads the asynchronous bulk jobs."""
     env = dict(os.environ, DATABASE_URL=database_url, SECURITY_PROFILE="development",
                FHIR_BASE_URL=os.environ.get("FHIR_BASE_URL", "http://127.0.0.1:5000/fhir"))
-    with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-c", "from app.cli import main; main()",
-                                    "worker"], env=env, cwd=REPO_ROOT, stdout=out,
-                                   stderr=subprocess.STDOUT)
+    workers = Workers(1, env, log.parent)
     try:
         yield
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        workers.stop()
 
 
 def sas_paths(data: Dataset, count: int = 200) -> list[str]:
