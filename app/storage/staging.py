@@ -49,16 +49,16 @@ class Staging:
     def flush(self, conn: Connection) -> None:
         """Write everything staged (parents first: index and projection rows refer to
         their resource), and start empty."""
-        bulk.insert_rows(conn, resources, self.new_resources)
-        bulk.update_rows(conn, resources, "pk", self.changed_resources)
-        for table, by_column in self.deletes.items():
-            for column, values in by_column.items():
-                bulk.delete_where_in(conn, table, column, values)
-        for table, rows in self.inserts.items():
-            for group in _by_keys(rows):
-                bulk.insert_rows(conn, table, group)
+        steps: list[bulk.Step] = [bulk.Insert(resources, self.new_resources),
+                                  bulk.Update(resources, "pk", self.changed_resources)]
+        steps += [bulk.Delete(table, column, values)
+                  for table, by_column in self.deletes.items()
+                  for column, values in by_column.items()]
+        steps += [bulk.Insert(table, group) for table, rows in self.inserts.items()
+                  for group in _by_keys(rows)]
         self.new_resources, self.changed_resources = [], []
         self.deletes, self.inserts, self.keys = {}, {}, set()
+        bulk.write(conn, steps)
 
 
 def _by_keys(rows: list[Row]) -> list[list[Row]]:
