@@ -406,3 +406,20 @@ def test_transaction_entry_of_unknown_type_fails_the_transaction(client):
     assert 400 <= response.status_code < 500
     assert body(response)["resourceType"] == "OperationOutcome"
     assert search(client, "Practitioner")["total"] == 0
+
+
+def test_references_checked_together_find_each_type_of_a_shared_id(client):
+    """References of several types are checked in one query: the same id under two types
+    resolves only where a resource of that type has it."""
+    put(client, {**practitioner(), "id": "shared-1"})
+    put(client, {"resourceType": "Location", "id": "shared-2", "name": "Cabinet"})
+    both = schedule("Practitioner/shared-1")
+    both["actor"].append({"reference": "Location/shared-2"})
+    assert send(client, "POST", "Schedule", both).status_code == 201
+    wrong = schedule("Practitioner/shared-1")
+    wrong["actor"] += [{"reference": "Location/shared-1"}, {"reference": "Practitioner/shared-2"}]
+    outcome = assert_outcome(send(client, "POST", "Schedule", wrong), 422)
+    diagnostics = sorted(issue["diagnostics"] for issue in outcome["issue"])
+    assert diagnostics == [
+        "Schedule.actor[1].reference: Location/shared-1 does not exist on this server",
+        "Schedule.actor[2].reference: Practitioner/shared-2 does not exist on this server"]

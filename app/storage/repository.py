@@ -180,23 +180,33 @@ class Repository:
                                          resources.c.deleted.is_(False))
         ).first() is not None
 
-    def existing(self, resource_type: str, resource_ids: Iterable[str]) -> set[str]:
-        """Those of these ids that name a live resource (one query per thousand ids)."""
-        found: set[str] = set()
-        unknown: list[str] = []
-        for resource_id in set(resource_ids):
-            key = (resource_type, resource_id)
-            if key in self._known:
-                known = self._known[key]
-                if known is not None and not known.deleted:
-                    found.add(resource_id)
-            else:
-                unknown.append(resource_id)
+    def existing(self, wanted: dict[str, set[str]]) -> set[tuple[str, str]]:
+        """Those of these (type → ids) that name a live resource, as (type, id): one query
+        per thousand ids, whatever their types (a Slot's Schedule and service together)."""
+        found: set[tuple[str, str]] = set()
+        unknown: dict[str, str] = {}  # id → type; an id wanted under several types: below
+        again: list[tuple[str, str]] = []
+        for resource_type, resource_ids in wanted.items():
+            for resource_id in resource_ids:
+                key = (resource_type, resource_id)
+                if key in self._known:
+                    known = self._known[key]
+                    if known is not None and not known.deleted:
+                        found.add(key)
+                elif unknown.setdefault(resource_id, resource_type) != resource_type:
+                    again.append(key)
         for chunk in chunks(unknown):
-            found.update(self.conn.execute(
-                select(resources.c.res_id).where(resources.c.res_type == resource_type,
-                                                 resources.c.res_id.in_(chunk),
-                                                 resources.c.deleted.is_(False))).scalars())
+            types = {unknown[i] for i in chunk}
+            rows = self.conn.execute(
+                select(resources.c.res_type, resources.c.res_id).where(
+                    resources.c.res_type.in_(sorted(types)), resources.c.res_id.in_(chunk),
+                    resources.c.deleted.is_(False)))
+            found.update((t, i) for t, i in rows if unknown.get(i) == t)
+        if again:
+            by_type: dict[str, set[str]] = {}
+            for resource_type, resource_id in again:
+                by_type.setdefault(resource_type, set()).add(resource_id)
+            found |= self.existing(by_type)
         return found
 
     def history(self, resource_type: str | None = None, resource_id: str | None = None, *,

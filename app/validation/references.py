@@ -133,12 +133,12 @@ def targets_of(resource_type: str, resource: dict[str, Any], local_base: str,
 
 def unresolved(repo: Repository, pending: list[Targets]) -> list[tuple[Targets, Issue]]:
     """Every reference of these resources that names nothing this server holds, found with
-    one query per target type (per thousand ids), however many resources."""
+    one query per thousand ids, however many resources and target types."""
     wanted: dict[str, set[str]] = {}
     for targets in pending:
         for _, target_type, target_id in targets.local:
             wanted.setdefault(target_type, set()).add(target_id)
-    present = {(t, i) for t, ids in wanted.items() for i in repo.existing(t, ids)}
+    present = repo.existing(wanted)
     found = []
     for targets in pending:
         found += [(targets, issue) for issue in targets.issues]
