@@ -70,7 +70,9 @@ class Dataset:
     slot_pk_range: tuple[int, int]
     services: list[str]  # HealthcareServices (the CPTS slot kinds name one)
     used: set[int] = field(default_factory=set)  # slot pks already written by a case
-    rng: random.Random = field(default_factory=lambda: random.Random(13))
+    # Seeded by the system: runs add up on the same database, and a fixed seed made each run
+    # draw the slots the runs before it had already booked (until none was found).
+    rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
     def of(cls, engine: Engine) -> Dataset:
@@ -330,7 +332,6 @@ def singles(client: Client, data: Dataset, recorder: Recorder, count: int) -> li
     patient = client.json("POST", "/fhir/Patient", {
         "resourceType": "Patient", "name": [{"family": "Banc", "given": ["Essai"]}]}).json()
     appointments: list[Resource] = []
-    times = random.Random()  # not the seeded one: another run must not pick the same times
 
     def appointment(slot: Resource | None = None) -> Resource:
         if slot:
@@ -339,7 +340,7 @@ def singles(client: Client, data: Dataset, recorder: Recorder, count: int) -> li
             # A quarter-hour of its own: a practitioner is in one appointment at a time
             # (GAP's overlap rule answers 409), and runs add up on the same database.
             moment = datetime(2031, 1, 6, 8, tzinfo=TZ) + timedelta(
-                days=times.randrange(3650), minutes=15 * times.randrange(40))
+                days=data.rng.randrange(3650), minutes=15 * data.rng.randrange(40))
             start = moment.isoformat()
             end = (moment + timedelta(minutes=15)).isoformat()
         body: Resource = {
