@@ -7,18 +7,35 @@ Id lists go in chunks: SQLite bounds the number of parameters of a statement.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ARRAY, Column, ColumnElement, Connection, any_, bindparam, select
 
 from app.storage.schema import resources, search_reference
 
 CHUNK = 500  # ids per statement: well under SQLite's bound-parameter limit
+ARRAY_CHUNK = 10_000  # ids per PostgreSQL array parameter (one parameter, any length)
 
 
 def chunks(ids: Iterable[str]) -> Iterator[list[str]]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), CHUNK):
         yield ordered[start:start + CHUNK]
+
+
+def among(conn: Connection, column: Column[Any], values: Iterable[Any]
+          ) -> Iterator[tuple[list[Any], ColumnElement[bool]]]:
+    """"`column` is one of `values`", in as few statements as the database takes: on
+    PostgreSQL one array parameter (`= ANY`) per ten thousand values, compiled and sent as
+    one value; elsewhere an IN list per CHUNK values. Yields each part and its clause."""
+    if conn.dialect.name != "postgresql":
+        for chunk in chunks(values):
+            yield chunk, column.in_(chunk)
+        return
+    ordered = sorted(values)
+    for start in range(0, len(ordered), ARRAY_CHUNK):
+        part = ordered[start:start + ARRAY_CHUNK]
+        yield part, column == any_(bindparam(None, part, type_=ARRAY(column.type)))
 
 
 def referenced(conn: Connection, source_type: str, source_ids: set[str], param: str,

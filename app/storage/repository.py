@@ -30,7 +30,7 @@ from app.config import Settings
 from app.outcome import Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
 from app.storage import bulk, indexer
 from app.storage.hooks import Interceptor, WriteEvent
-from app.storage.references import chunks
+from app.storage.references import among
 from app.storage.schema import INDEX_TABLES, resource_versions, resources
 from app.storage.staging import Staging
 
@@ -136,12 +136,11 @@ class Repository:
             if (resource_type, resource_id) not in self._known:
                 by_type.setdefault(resource_type, []).append(resource_id)
         for resource_type, ids in by_type.items():
-            for chunk in chunks(set(ids)):
+            for chunk, wanted in among(self.conn, resources.c.res_id, set(ids)):
                 for resource_id in chunk:
                     self._known[(resource_type, resource_id)] = None
                 rows = self.conn.execute(
-                    select(resources).where(resources.c.res_type == resource_type,
-                                            resources.c.res_id.in_(chunk))
+                    select(resources).where(resources.c.res_type == resource_type, wanted)
                     .order_by(resources.c.res_id).with_for_update())
                 for row in rows:
                     self._known[(resource_type, row.res_id)] = stored_from_row(row)
@@ -182,7 +181,7 @@ class Repository:
 
     def existing(self, wanted: dict[str, set[str]]) -> set[tuple[str, str]]:
         """Those of these (type → ids) that name a live resource, as (type, id): one query
-        per thousand ids, whatever their types (a Slot's Schedule and service together)."""
+        per part of `among`, whatever their types (a Slot's Schedule and service together)."""
         found: set[tuple[str, str]] = set()
         unknown: dict[str, str] = {}  # id → type; an id wanted under several types: below
         again: list[tuple[str, str]] = []
@@ -195,11 +194,11 @@ class Repository:
                         found.add(key)
                 elif unknown.setdefault(resource_id, resource_type) != resource_type:
                     again.append(key)
-        for chunk in chunks(unknown):
+        for chunk, wanted_ids in among(self.conn, resources.c.res_id, unknown):
             types = {unknown[i] for i in chunk}
             rows = self.conn.execute(
                 select(resources.c.res_type, resources.c.res_id).where(
-                    resources.c.res_type.in_(sorted(types)), resources.c.res_id.in_(chunk),
+                    resources.c.res_type.in_(sorted(types)), wanted_ids,
                     resources.c.deleted.is_(False)))
             found.update((t, i) for t, i in rows if unknown.get(i) == t)
         if again:

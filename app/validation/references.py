@@ -133,7 +133,7 @@ def targets_of(resource_type: str, resource: dict[str, Any], local_base: str,
 
 def unresolved(repo: Repository, pending: list[Targets]) -> list[tuple[Targets, Issue]]:
     """Every reference of these resources that names nothing this server holds, found with
-    one query per thousand ids, however many resources and target types."""
+    a query or a few, however many resources and target types."""
     wanted: dict[str, set[str]] = {}
     for targets in pending:
         for _, target_type, target_id in targets.local:
