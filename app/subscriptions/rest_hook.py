@@ -129,6 +129,12 @@ def _headers(subscription: Resource) -> dict[str, str]:
 
 
 class SubscriptionMatcher(Interceptor):
+    def before_write(self, repo: Repository, event: WriteEvent) -> None:
+        if event.resource is not None and event.resource_type != "Subscription":
+            # Read before the unit's first write is staged: the read then has nothing to
+            # flush, and the staged rows go in one round trip with the rest.
+            _live_subscriptions(repo)
+
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource_type == "Subscription":
             repo.memo(LIVE, lambda: [None])[0] = None  # read them again
