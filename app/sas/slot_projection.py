@@ -87,7 +87,7 @@ def _project(repo: Repository, events: list[WriteEvent]) -> None:
     latest = {e.stored.pk: e for e in events if e.stored is not None}  # last version wins
     schedules = {s for e in latest.values() if e.resource is not None
                  and (s := _schedule_of(e.resource, settings.fhir_base_url)) is not None}
-    sos = sos_schedules(repo.conn, schedules)
+    sos = sos_schedules(repo.connection_for(sas_sos_place), schedules)
     for pk, event in latest.items():
         if event.previous is not None:  # a new Slot has no row yet
             repo.stage_delete(sas_slot, "slot_pk", pk)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.storage.references import chunks
 
-COPY_FROM = 8  # rows from which COPY beats a pipelined executemany on PostgreSQL
+COPY_FROM = 50  # rows from which COPY (a round trip of its own) beats a pipelined executemany
 Row = dict[str, Any]
 
 

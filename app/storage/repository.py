@@ -105,6 +105,14 @@ class Repository:
             self.flush()
         return self._conn
 
+    def connection_for(self, *tables: Table) -> Connection:
+        """The unit's connection for a statement that reads only these tables: the rows
+        staged for them are written first (with everything else staged), and when none
+        are, the flush waits and goes with the next one, in the same round trip."""
+        if self._staged.touches(tables):
+            self.flush()
+        return self._conn
+
     def memo(self, key: str, build: Callable[[], T]) -> T:
         """A value computed once per unit of work (e.g. a caller's compartment), so that
         the entries of a Bundle share it."""
@@ -122,7 +130,7 @@ class Repository:
                                         resources.c.res_id == resource_id)
         if lock:
             query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        row = self._by_key().execute(query).first()
         found = stored_from_row(row) if row else None
         if lock:
             self._known[key] = found
@@ -136,14 +144,20 @@ class Repository:
             if (resource_type, resource_id) not in self._known:
                 by_type.setdefault(resource_type, []).append(resource_id)
         for resource_type, ids in by_type.items():
-            for chunk, wanted in among(self.conn, resources.c.res_id, set(ids)):
+            for chunk, wanted in among(self._conn, resources.c.res_id, set(ids)):
                 for resource_id in chunk:
                     self._known[(resource_type, resource_id)] = None
-                rows = self.conn.execute(
+                rows = self._by_key().execute(
                     select(resources).where(resources.c.res_type == resource_type, wanted)
                     .order_by(resources.c.res_id).with_for_update())
                 for row in rows:
                     self._known[(resource_type, row.res_id)] = stored_from_row(row)
+
+    def _by_key(self) -> Connection:
+        """The connection for reading `resources` rows by type and id that the unit has not
+        written: what it wrote is in `_known` (a checkpoint that forgets it flushes first),
+        so nothing it staged can change the answer, and the flush can wait."""
+        return self._conn
 
     def read(self, resource_type: str, resource_id: str) -> Stored:
         found = self.find(resource_type, resource_id)
@@ -173,7 +187,7 @@ class Repository:
         if key in self._known:
             known = self._known[key]
             return known is not None and not known.deleted
-        return self.conn.execute(
+        return self._by_key().execute(
             select(resources.c.pk).where(resources.c.res_type == resource_type,
                                          resources.c.res_id == resource_id,
                                          resources.c.deleted.is_(False))
@@ -194,9 +208,9 @@ class Repository:
                         found.add(key)
                 elif unknown.setdefault(resource_id, resource_type) != resource_type:
                     again.append(key)
-        for chunk, wanted_ids in among(self.conn, resources.c.res_id, unknown):
+        for chunk, wanted_ids in among(self._conn, resources.c.res_id, unknown):
             types = {unknown[i] for i in chunk}
-            rows = self.conn.execute(
+            rows = self._by_key().execute(
                 select(resources.c.res_type, resources.c.res_id).where(
                     resources.c.res_type.in_(sorted(types)), wanted_ids,
                     resources.c.deleted.is_(False)))

@@ -9,14 +9,14 @@ staging a resource again), so per table every delete can run before every insert
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Table
 
 from app.storage import bulk
-from app.storage.schema import resources
+from app.storage.schema import resource_versions, resources
 
 Row = dict[str, Any]
 
@@ -33,6 +33,13 @@ class Staging:
 
     def __bool__(self) -> bool:
         return bool(self.keys or self.deletes or self.inserts)
+
+    def touches(self, tables: Iterable[Table]) -> bool:
+        """Whether rows of any of these tables wait here."""
+        staged = {*self.deletes, *self.inserts}
+        if self.keys:
+            staged |= {resources, resource_versions}
+        return any(table in staged for table in tables)
 
     def resource(self, key: Hashable, row: Row, *, new: bool) -> None:
         self.keys.add(key)
