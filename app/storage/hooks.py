@@ -35,10 +35,13 @@ thousand Slots) than once per write — the per-resource hooks above still fire 
 | `repo.closing`         | True while `finish()` runs the deferred work for the last time  |
 |                        | (a bulk load's `checkpoint()` runs it midway, closing False)    |
 | `repo.conn`            | the connection, every staged row written first: reads see all   |
+| `repo.connection_for(  | the connection for a read of these tables only: flushes only if |
+| *tables)`              | rows of them are staged (else the flush waits: one round trip)  |
 
 A version is *staged* when `after_write` fires: its rows reach the database with the next
 flush, which anything that runs SQL through `repo.conn` triggers; `event.stored.pk` is
-already its key.
+already its key. On PostgreSQL a flush is one pipelined round trip (COPY for many rows), so
+reads done before the unit stages anything, or through `connection_for`, save round trips.
 """
 
 from __future__ import annotations
