@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.outcome import Conflict
-from app.scheduling.holds import HELD, HOLDING, UNBOOKABLE, held_slots, slot_status
+from app.scheduling.holds import HELD, UNBOOKABLE, held_slots, slot_status
 from app.search.api import find, one_of
 from app.search.sql import SqlContext
 from app.storage.hooks import Interceptor, WriteEvent
@@ -92,13 +92,16 @@ class SlotBooking(Interceptor):
 
 def _holders(repo: Repository, slot_ids: list[str]) -> dict[str, list[Stored]]:
     """The live appointments holding each of these slots (one query per 500 slots: a
-    Bundle of a thousand Slots is settled in a few statements)."""
+    Bundle of a thousand Slots is settled in a few statements). The query names the slots
+    only; `held_slots` keeps the appointments whose status holds them. (With the status in
+    the query too, PostgreSQL may start from it — every booked appointment — when its
+    statistics of the index lag behind the appointments written since: 45 ms for 500
+    slots instead of 5.)"""
     context = SqlContext(repo.settings.default_timezone, repo.settings.fhir_base_url)
     found: dict[str, list[Stored]] = {}
     for chunk in chunks(slot_ids):
-        for appointment in find(repo.conn, "Appointment", [
-                ("slot", one_of(chunk, "Slot/")), ("status", one_of(sorted(HOLDING)))],
-                context=context):
+        for appointment in find(repo.conn, "Appointment", [("slot", one_of(chunk, "Slot/"))],
+                                context=context):
             for slot_id in held_slots(appointment.as_dict(), repo.settings.fhir_base_url):
                 found.setdefault(slot_id, []).append(appointment)
     return found
