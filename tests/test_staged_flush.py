@@ -8,9 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from app.config import Settings
 from app.db import write_transaction
+from app.db_errors import DatabaseFault, classify
+from app.outcome import Conflict
 from app.storage.maintenance import truncate_all
 from app.storage.repository import Repository
 from app.storage.schema import resource_versions, resources, sas_slot, sas_sos_place
@@ -67,3 +70,43 @@ def test_existence_of_many_ids_across_statements(engine: Engine, database_url: s
         found = Repository(conn, settings).existing({"Location": wanted,
                                                      "Organization": {"l2"}})
     assert found == {("Location", f"l{n}") for n in range(0, 1200, 2)}
+
+
+@pytest.mark.parametrize("count", [1, 60], ids=["pipelined", "by COPY"])
+def test_a_key_taken_meanwhile_is_a_conflict(engine: Engine, database_url: str,
+                                             count: int) -> None:
+    """The flush meets a unique key another transaction took (PostgreSQL: in the pipeline
+    or the COPY, the driver's own error): the repository answers 409, never 500."""
+    truncate_all(engine)
+    settings = Settings.from_env(database_url=database_url)
+    with write_transaction(engine) as conn:
+        first = Repository(conn, settings)
+        first.create("Location", location("taken"), "taken")
+        first.finish()
+    with pytest.raises(Conflict), write_transaction(engine) as conn:
+        unit = Repository(conn, settings)
+        for n in range(count - 1):
+            unit.create("Location", location(f"new{n}"), f"new{n}")
+        unit.create("Location", location("taken"), "taken")  # not read first: not known
+        unit.finish()
+    with engine.connect() as conn:
+        assert _stored(conn, "new0") == 0
+
+
+def test_a_connection_lost_before_the_flush_is_an_outage(engine: Engine, database_url: str,
+                                                         db_backend: str) -> None:
+    if db_backend != "postgresql":
+        pytest.skip("an SQLite database has no server to lose")
+    truncate_all(engine)
+    settings = Settings.from_env(database_url=database_url)
+    with pytest.raises(DBAPIError) as raised, write_transaction(engine) as conn:
+        unit = Repository(conn, settings)
+        unit.create("Location", location("l1"), "l1")
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        unit.finish()
+    assert classify(raised.value) is DatabaseFault.UNAVAILABLE
+    engine.dispose()
+    with engine.connect() as conn:
+        assert _stored(conn, "l1") == 0
