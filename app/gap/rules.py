@@ -66,7 +66,9 @@ class AvailabilityRules(Interceptor):
             read_availability(event.resource, ZoneInfo(repo.settings.default_timezone))
 
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
-        previous = event.previous.as_dict() if event.previous and not event.previous.deleted \
+        if event.resource_type not in ("Schedule", "Appointment"):
+            return
+        previous = event.previous.parsed if event.previous and not event.previous.deleted \
             else None
         if event.resource_type == "Schedule":
             if has_rules(event.resource) or has_rules(previous):
