@@ -68,7 +68,7 @@ class AvailabilityRules(Interceptor):
     def after_write(self, repo: Repository, event: WriteEvent) -> None:
         if event.resource_type not in ("Schedule", "Appointment"):
             return
-        previous = event.previous.parsed if event.previous and not event.previous.deleted \
+        previous = event.previous.as_dict() if event.previous and not event.previous.deleted \
             else None
         if event.resource_type == "Schedule":
             if has_rules(event.resource) or has_rules(previous):

@@ -66,7 +66,7 @@ class SlotBooking(Interceptor):
     def _appointment(repo: Repository, event: WriteEvent) -> None:
         assert event.stored is not None
         base = repo.settings.fhir_base_url
-        previous = event.previous.parsed if event.previous else None
+        previous = event.previous.as_dict() if event.previous else None
         before, after = held_slots(previous, base), held_slots(event.resource, base)
         changes = _changes(repo)
         changes.appointments.add(event.resource_id)
@@ -102,7 +102,7 @@ def _holders(repo: Repository, slot_ids: list[str]) -> dict[str, list[Stored]]:
     for chunk in chunks(slot_ids):
         for appointment in find(repo.conn, "Appointment", [("slot", one_of(chunk, "Slot/"))],
                                 context=context):
-            for slot_id in held_slots(appointment.parsed, repo.settings.fhir_base_url):
+            for slot_id in held_slots(appointment.as_dict(), repo.settings.fhir_base_url):
                 found.setdefault(slot_id, []).append(appointment)
     return found
 
@@ -112,16 +112,18 @@ def _settle(repo: Repository, slot_id: str, changes: SlotChanges,
     slot = repo.find("Slot", slot_id, lock=True)
     if slot is None or slot.deleted:
         return  # the reference checks answer for a slot that is not there
-    status = slot.parsed.get("status")
+    resource = slot.as_dict()
+    status = resource.get("status")
     _refuse_conflicts(slot_id, status, holders, changes)
     if len(holders) == 1 and holders[0].resource_id in changes.appointments:
-        wanted = slot_status(holders[0].parsed)
+        holder = holders[0].as_dict()
+        wanted = slot_status(holder)
         chosen = slot_id in changes.written and status in HELD  # the client's own choice
         if status != wanted and status not in UNBOOKABLE and not chosen:
-            _write(repo, slot.as_dict(), wanted, holders[0])
+            _write(repo, resource, wanted, holders[0])
     elif not holders and slot_id in changes.released and slot_id not in changes.written \
             and status in HELD:
-        _write(repo, slot.as_dict(), "free", changes.released[slot_id])
+        _write(repo, resource, "free", changes.released[slot_id])
 
 
 def _refuse_conflicts(slot_id: str, status: str | None, holders: list[Stored],

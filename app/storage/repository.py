@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from typing import Any, TypeVar
 
 import orjson
@@ -60,13 +59,6 @@ class Stored:
     def as_dict(self) -> dict[str, Any]:
         """The content, parsed: a dict of the caller's own."""
         return orjson.loads(self.content) if self.content else {}
-
-    @cached_property
-    def parsed(self) -> dict[str, Any]:
-        """The content, parsed once and shared by whoever reads this version during the
-        write that replaces it (no-op check, index comparison, interceptors): read it,
-        never change it (`as_dict` gives a copy to change)."""
-        return self.as_dict()
 
 
 def new_id() -> str:
@@ -279,7 +271,7 @@ class Repository:
         created = previous is None or previous.deleted
         event = WriteEvent("PUT", resource_type, resource_id, resource, previous,
                            server_made=server_made)
-        if previous is not None and not previous.deleted and same_content(previous.parsed,
+        if previous is not None and not previous.deleted and same_content(previous.as_dict(),
                                                                           resource):
             # No-op update: no new version, like HAPI; but a caller without the right to
             # write must still be refused, so the access check sees it.
@@ -437,7 +429,7 @@ class Repository:
             # An update: only the tables whose indexed values changed are rewritten.
             assert previous is not None
             changed = indexer.changed_tables(event.resource_type, event.resource,
-                                             previous.parsed)
+                                             previous.as_dict())
             new = self._index_rows(event.resource_type, event.resource, changed)
             for name in changed:
                 self._staged.delete(INDEX_TABLES[name], "res_pk", pk)
