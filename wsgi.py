@@ -6,6 +6,8 @@ then stops with "Worker failed to boot" after the message naming the variable.
 """
 
 from app import create_app
+from app.ops.runtime import tune_garbage_collector
 from app.ops.startup import process_settings
 
 app = create_app(process_settings())
+tune_garbage_collector()

@@ -15,6 +15,7 @@ from app import create_app
 from app.fhir import bulk_load, transactions
 from app.gap.feeds import ical_url_command
 from app.gap.ical_import import import_ics_command
+from app.ops.runtime import tune_garbage_collector
 from app.ops.selftest.command import selftest_command
 from app.state import state_of
 from app.storage.migrate import upgrade
@@ -29,7 +30,9 @@ def _create_app() -> Flask:
         settings = process_settings()
     except (UnsafeSettings, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    return create_app(settings)
+    app = create_app(settings)
+    tune_garbage_collector()
+    return app
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app)
